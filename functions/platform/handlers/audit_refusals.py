@@ -1,0 +1,58 @@
+"""CloudWatch Logs subscription on the API access log: audits every request refused before any function ran.
+
+The authorizer rejects a missing, expired or wrongly signed token at the gateway, so no function of ours sees
+it; its access-log line does. Refusals are chained under the `_gateway` pseudo-tenant, since an unverified
+token's tenant claim cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.platform.models.env import AuditedApiSettings
+from shared.audit import AuditEntry, AuditLog, DynamoAuditLog, Outcome
+from shared.keys import GATEWAY_TENANT
+from shared.observability import logger, metrics, tracer
+from shared.settings import load_settings
+
+
+def _entry(record: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        tenant=GATEWAY_TENANT,
+        actor="anonymous",
+        action=f"{record.get('httpMethod', '-')} {record.get('resourcePath') or record.get('path', '-')}"[:128],
+        resource=str(record.get("path") or "-")[:512],
+        outcome=Outcome.DENIED,
+        request_id=str(record.get("requestId") or "-"),
+        reason=f"{record.get('status')}: {record.get('errorMessage') or 'refused by the gateway'}"[:512],
+        source_ip=(str(record["ip"])[:64] if record.get("ip") else None),
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext, audit: AuditLog | None = None) -> dict[str, int]:
+    """Append one audit entry per 401/403 access-log line; unparseable lines are logged and skipped."""
+    if audit is None:
+        audit = DynamoAuditLog(load_settings(AuditedApiSettings).AUDIT_TABLE_NAME)
+    data = CloudWatchLogsEvent(event).parse_logs_data()
+    audited = skipped = 0
+    for log_event in data.log_events:
+        try:
+            record = json.loads(log_event.message)
+        except ValueError:
+            logger.warning("access-log line is not JSON", extra={"log_event_id": log_event.get_id})
+            skipped += 1
+            continue
+        if str(record.get("status")) not in ("401", "403"):
+            skipped += 1
+            continue
+        audit.append(_entry(record))
+        audited += 1
+    metrics.add_metric(name="GatewayRefusalsAudited", unit="Count", value=audited)
+    return {"audited": audited, "skipped": skipped}

@@ -1,0 +1,113 @@
+"""The HTTP edge shared by every API function: the resolver, the one error-to-HTTP mapping, the error body,
+the request context (principal, request id) and the OpenAPI fragments every route reuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, Field
+
+from shared.auth import Principal, principal_from_event
+from shared.errors import AppError
+from shared.observability import logger
+
+BEARER_AUTH = "bearerAuth"
+SECURED: list[dict[str, list[str]]] = [{BEARER_AUTH: []}]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable error code")
+    message: str = Field(description="What went wrong, for a person")
+    request_id: str | None = Field(default=None, description="Quote it to support")
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, malformed, expired or wrongly signed token",
+    403: "The caller's roles do not allow this",
+    404: "Not found",
+    409: "Conflict with the current state",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "A dependency is unavailable; retry later",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI response entries for the given error statuses, all with the ErrorBody schema."""
+    return {
+        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
+        for status in statuses
+    }
+
+
+def ok_response(model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
+    return {200: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+def _error_response(status: int, code: str, message: str, request_id: str | None, **extra: Any) -> Response:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, request_id=request_id)).model_dump(mode="json")
+    body.update(extra)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    """A REST resolver with validation on and the one mapping of errors to HTTP responses."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def request_id() -> str | None:
+        return app.current_event.request_context.request_id
+
+    @app.exception_handler(AppError)
+    def handle_app_error(exc: AppError) -> Response:
+        if exc.status >= 500:
+            logger.exception("request failed", extra={"error_code": exc.code})
+        else:
+            logger.info("request refused", extra={"error_code": exc.code, "status": exc.status})
+        return _error_response(exc.status, exc.code, exc.message, request_id(), **_details(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def handle_validation_error(exc: RequestValidationError) -> Response:
+        problems = [
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(str(p) for p in p_['loc'])}: {p_['msg']}" for p_ in problems)
+        logger.info("request rejected by validation", extra={"problems": len(problems)})
+        return _error_response(422, "validation_failed", summary or "invalid request", request_id(), detail=problems)
+
+    @app.not_found
+    def handle_not_found(_: Exception) -> Response:
+        return _error_response(404, "not_found", f"no route for {app.current_event.path}", request_id())
+
+    return app
+
+
+def _details(exc: AppError) -> dict[str, Any]:
+    return {"details": exc.details} if exc.details else {}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    principal: Principal
+    request_id: str
+    source_ip: str | None
+
+
+def request_context(app: APIGatewayRestResolver) -> RequestContext:
+    """The verified caller of the current request (raises Unauthenticated when there is none)."""
+    event = app.current_event
+    return RequestContext(
+        principal=principal_from_event(event.raw_event),
+        request_id=event.request_context.request_id,
+        source_ip=event.request_context.identity.source_ip,
+    )
