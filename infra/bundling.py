@@ -1,0 +1,78 @@
+"""Lambda code and dependency layer, built without Docker.
+
+The layer is installed by `uv pip install --target` with cross-platform flags (`--python-platform
+<arch>-manylinux2014 --only-binary :all:`) from the exact versions exported from `uv.lock`, so it is
+reproducible; it is cached under `.build/` by the hash of those inputs. Any failure raises, failing the synth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.constants import BUILD_DIR, CODE_PACKAGES, LAMBDA_PYTHON_VERSION, ROOT
+
+_PLATFORMS = {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}
+
+
+class BundlingError(RuntimeError):
+    pass
+
+
+def _uv() -> str:
+    for candidate in (ROOT / ".tools" / "bin" / "uv", Path(sys.prefix) / "bin" / "uv"):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("uv")
+    if not found:
+        raise BundlingError("uv is needed to export the layer's requirements: run `make dev` first")
+    return found
+
+
+def _run(cmd: list[str]) -> str:
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BundlingError(f"{' '.join(cmd[:3])} ... failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def layer_requirements() -> str:
+    """The runtime dependencies (the project's `dependencies`, no groups) at the exact versions of uv.lock."""
+    return _run(
+        [_uv(), "export", "--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes", "--quiet"]
+        + ["--format", "requirements-txt"]
+    )
+
+
+def build_layer(architecture: str) -> Path:
+    """A directory with `python/` holding the runtime dependencies for `architecture`, built once per lock."""
+    requirements = layer_requirements()
+    digest = hashlib.sha256(f"{architecture}|{LAMBDA_PYTHON_VERSION}|{requirements}".encode()).hexdigest()[:16]
+    target = BUILD_DIR / "layer" / digest
+    if (target / ".complete").exists():
+        return target
+    for stale in target.parent.glob("*") if target.parent.exists() else ():
+        shutil.rmtree(stale, ignore_errors=True)  # one layer build kept: the one for the current lock
+    (target / "python").mkdir(parents=True)
+    req_file = target / "requirements.txt"
+    req_file.write_text(requirements)
+    _run(
+        [_uv(), "pip", "install", "--quiet", "--no-compile", "--only-binary", ":all:"]
+        + ["--python-platform", _PLATFORMS[architecture], "--python-version", LAMBDA_PYTHON_VERSION]
+        + ["--target", str(target / "python"), "-r", str(req_file)]
+    )
+    (target / ".complete").write_text(digest)
+    return target
+
+
+def stage_code() -> Path:
+    """Copy the function packages (`shared/`, `functions/`) into one code asset directory."""
+    target = BUILD_DIR / "code"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for package in CODE_PACKAGES:
+        shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target

@@ -1,0 +1,171 @@
+"""What every domain stands on: keys, the event bus, the alarm topic, the code and dependency layer, and a
+factory for functions that each get their own role, log group, dead-letter queue and alarm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import constants
+from infra.bundling import build_layer, stage_code
+
+
+@dataclass
+class FunctionSpec:
+    """One Lambda entry point. `handler` is the dotted path of its `lambda_handler`."""
+
+    name: str
+    handler: str
+    description: str
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int = constants.LAMBDA_TIMEOUT_SECONDS
+    asynchronous: bool = False
+
+
+class FoundationConstruct(Construct):
+    """Stack-wide resources and the function factory that domain constructs use."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, architecture: str, service_version: str) -> None:
+        super().__init__(scope, construct_id)
+        self.service_version = service_version
+        self.architecture = lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64
+        self.data_key = self._build_key("DataKey", "Encrypts candidate data: tables, archives, queues, events")
+        self.audit_key = self._build_key("AuditKey", "Encrypts the audit trail and auditor exports")
+        self.alarm_topic = self._build_alarm_topic()
+        self.bus = events.EventBus(
+            self, "DomainEventBus", event_bus_name=f"{Aws.STACK_NAME}-domain-events", description="Domain events"
+        )
+        self.code = lambda_.Code.from_asset(str(stage_code()))
+        self.layer = lambda_.LayerVersion(
+            self,
+            "DependenciesLayer",
+            code=lambda_.Code.from_asset(str(build_layer(architecture))),
+            compatible_runtimes=[self.runtime],
+            compatible_architectures=[self.architecture],
+            description="Runtime dependencies, pinned by uv.lock",
+        )
+        self.tenant_secret_prefix = f"{Aws.STACK_NAME}{constants.TENANT_SECRET_PREFIX_SUFFIX}"
+
+    @property
+    def runtime(self) -> lambda_.Runtime:
+        return lambda_.Runtime.PYTHON_3_14
+
+    def _build_key(self, construct_id: str, description: str) -> kms.Key:
+        return kms.Key(
+            self,
+            construct_id,
+            description=description,
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _build_alarm_topic(self) -> sns.Topic:
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name="ATS compliance alarms", master_key=self.data_key, enforce_ssl=True
+        )
+        # CloudWatch publishes alarm notifications to the encrypted topic.
+        self.data_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        return topic
+
+    def dead_letter_queue(self, scope: Construct, construct_id: str, what: str) -> sqs.Queue:
+        """A KMS-encrypted DLQ with an alarm as soon as one message lands in it."""
+        queue = sqs.Queue(
+            scope,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.data_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        alarm = cloudwatch.Alarm(
+            scope,
+            f"{construct_id}Alarm",
+            alarm_description=f"Messages are waiting in the dead-letter queue of {what}",
+            metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+        return queue
+
+    def function(self, scope: Construct, spec: FunctionSpec) -> lambda_.Function:
+        """A function with its own role (logs only, until the domain adds statements), log group and error alarm."""
+        log_group = logs.LogGroup(
+            scope,
+            f"{spec.name}Logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            scope,
+            f"{spec.name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs {spec.handler}",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        dlq = self.dead_letter_queue(scope, f"{spec.name}DeadLetters", spec.name) if spec.asynchronous else None
+        fn = lambda_.Function(
+            scope,
+            spec.name,
+            description=spec.description,
+            runtime=self.runtime,
+            architecture=self.architecture,
+            handler=spec.handler,
+            code=self.code,
+            layers=[self.layer],
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            memory_size=constants.LAMBDA_MEMORY_MB,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            dead_letter_queue=dlq,
+            retry_attempts=2 if spec.asynchronous else None,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+                "LOG_LEVEL": "INFO",
+                "STAGE": constants.STAGE,
+                "SERVICE_VERSION": self.service_version,
+                **spec.environment,
+            },
+        )
+        errors = cloudwatch.Alarm(
+            scope,
+            f"{spec.name}ErrorsAlarm",
+            alarm_description=f"{spec.name} raised errors",
+            metric=fn.metric_errors(period=Duration.minutes(5)),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        errors.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+        return fn
+
+    @staticmethod
+    def allow(fn: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+        """Add one least-privilege statement to the function's own role."""
+        assert fn.role is not None
+        fn.role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    @staticmethod
+    def stack_of(scope: Construct) -> Stack:
+        return Stack.of(scope)

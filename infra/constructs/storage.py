@@ -1,0 +1,95 @@
+"""S3: the access-log bucket, the tiered archive bucket and the Object-Locked audit/export bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import constants
+
+
+class StorageConstruct(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, data_key: kms.IKey, audit_key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = self._build_access_log_bucket()
+        self.archive = self._build_archive_bucket(data_key)
+        self.audit_exports = self._build_audit_bucket(audit_key)
+
+    def _build_access_log_bucket(self) -> s3.Bucket:
+        # S3 server access logging cannot deliver to a bucket encrypted with a customer key: S3-managed here.
+        return s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(constants.ACCESS_LOG_EXPIRY_DAYS),
+                    noncurrent_version_expiration=Duration.days(30),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _build_archive_bucket(self, key: kms.IKey) -> s3.Bucket:
+        """Warm and cold tiers: Standard, then Standard-IA, Glacier Instant Retrieval, Deep Archive, expiry."""
+        return s3.Bucket(
+            self,
+            "Archive",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="archive/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="tiers",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(constants.ARCHIVE_TO_INFREQUENT_ACCESS_DAYS),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(constants.ARCHIVE_TO_GLACIER_IR_DAYS),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.DEEP_ARCHIVE,
+                            transition_after=Duration.days(constants.ARCHIVE_TO_DEEP_ARCHIVE_DAYS),
+                        ),
+                    ],
+                    expiration=Duration.days(constants.ARCHIVE_EXPIRY_DAYS),
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _build_audit_bucket(self, key: kms.IKey) -> s3.Bucket:
+        """Exports that auditors pull: versioned, Object Lock in compliance mode, so no one can alter them."""
+        return s3.Bucket(
+            self,
+            "AuditExports",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.compliance(
+                Duration.days(365 * constants.AUDIT_OBJECT_LOCK_YEARS)
+            ),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="audit-exports/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
