@@ -132,6 +132,8 @@ class ApiConstruct(Construct):
             self.rest_api.add_gateway_response(
                 f"Gateway{code.title().replace('_', '')}{response_type.response_type}",
                 type=response_type,
+                # An unknown path or method is a 404, not API Gateway's default 403 "Missing Authentication Token".
+                status_code="404" if response_type == apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN else None,
                 templates={"application/json": _ERROR_TEMPLATE % code},
             )
 

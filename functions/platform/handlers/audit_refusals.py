@@ -49,7 +49,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, audit: AuditLo
             logger.warning("access-log line is not JSON", extra={"log_event_id": log_event.get_id})
             skipped += 1
             continue
-        if str(record.get("status")) not in ("401", "403"):
+        # The same test as the subscription filter: a refusal, and no function ran (functions audit their own).
+        if str(record.get("status")) not in ("401", "403") or record.get("integrationStatus", "-") not in ("-", ""):
             skipped += 1
             continue
         audit.append(_entry(record))

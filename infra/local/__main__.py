@@ -1,0 +1,61 @@
+"""`make run`: the whole system on this machine. Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from infra.constants import ROOT
+from infra.local.runtime import LocalRuntime
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--emulator-port", type=int, default=0, help="moto's port (0: any free port)")
+    parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
+    parser.add_argument("--session-file", type=Path, default=ROOT / ".local" / "session.json")
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runtime = LocalRuntime(
+        out_dir=args.cdk_out, port=args.port, emulator_port=args.emulator_port, session_file=args.session_file
+    )
+    try:
+        runtime.start()
+    except Exception as exc:
+        print(f"[local] failed to start: {exc}", file=sys.stderr)
+        return 1
+    token = runtime.session["tokens"]["acme"]["recruiter"]
+    print(
+        f"""
+  API          {runtime.base_url}
+  OpenAPI      {runtime.base_url}/openapi.json
+  Swagger UI   {runtime.base_url}/docs
+  Emulator     {runtime.session["emulator_endpoint"]}
+  Tokens       {args.session_file} (one per role, tenants acme and globex)
+
+  curl {runtime.base_url}/v1/health
+  curl -H "Authorization: Bearer {token[:24]}..." {runtime.base_url}/v1/me
+  curl -X POST {runtime.base_url}/_local/clock/advance -d '{{"days": 30}}'
+  curl -X POST {runtime.base_url}/_local/rules/<rule>/run      (rules: GET {runtime.base_url}/_local/rules)
+
+  Ctrl-C stops everything.
+""",
+        flush=True,
+    )
+    stop.wait()
+    print("[local] stopping", flush=True)
+    runtime.stop()
+    print("[local] stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The emulator's gaps, each filled by the smallest adapter possible (listed in docs/decisions.md).
+
+Every adapter is a named function, applied once per process by `apply_all`, and documented with the moto
+behaviour it works around. None changes the template: they make moto deploy and run what `cdk deploy` would.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+_applied = False
+
+
+def kms_cloudformation_tags() -> None:
+    """moto's KMS `create_key` expects tags as TagKey/TagValue; CloudFormation passes Key/Value (KeyError)."""
+    from moto.kms.models import KmsBackend
+
+    original = KmsBackend.create_key
+
+    def create_key(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tags = kwargs.get("tags")
+        if tags and "Key" in tags[0]:
+            kwargs["tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tags]
+        return original(self, *args, **kwargs)
+
+    KmsBackend.create_key = create_key  # type: ignore[method-assign]
+
+
+def event_bus_physical_id() -> None:
+    """`Ref` to an AWS::Events::EventBus returns moto's object, not its name: give the bus a physical id."""
+    from moto.events.models import EventBus
+
+    EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
+
+
+def lambda_invoke(dispatch: Callable[[Any, Any], tuple[str, bool, str]]) -> None:
+    """Lambda code runs only in Docker in moto: route the one call every invoke path ends in (the Invoke API,
+    Step Functions tasks, event source mappings) to `dispatch(function, event)`, which runs it in-process."""
+    from moto.awslambda.models import LambdaFunction
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return dispatch(self, event)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+
+
+def rule_targets(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+    """moto's rules deliver to SQS, logs, archives and buses only (Lambda targets raise NotImplementedError):
+    hand Lambda and Step Functions targets of a matching rule to `deliver(target, event)`."""
+    from moto.events.models import Rule
+    from moto.utilities.arns import parse_arn
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("lambda", "states")]
+        for target in ours:
+            deliver(target, copy.deepcopy(original_event))
+        rest = [t for t in self.targets if t not in ours]
+        if rest:
+            clone = copy.copy(self)
+            clone.targets = rest
+            original(clone, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def apply_static() -> None:
+    """The adapters that need no runtime collaborator (deploy-time fixes)."""
+    global _applied
+    if _applied:
+        return
+    kms_cloudformation_tags()
+    event_bus_physical_id()
+    _applied = True

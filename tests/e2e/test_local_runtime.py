@@ -1,0 +1,177 @@
+"""The deployed shape, exercised over HTTP: the foundation's acceptance as a new user meets it."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.auth import Role
+from tests.e2e.conftest import Api, start_runtime, stop_runtime, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def audit_entries(api: Api, tenant: str) -> list[dict[str, Any]]:
+    items = api.aws("dynamodb").query(
+        TableName=api.resource("AuditAuditTable"),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :seq)",
+        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#AUDIT"}, ":seq": {"S": "SEQ#"}},
+        ConsistentRead=True,
+    )["Items"]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def test_health_answers_without_a_token(runtime: Api) -> None:
+    # When
+    status, body = runtime.call("GET", "/v1/health")
+    # Then
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["versions"]["service"] and body["versions"]["powertools"]
+    assert abs(
+        datetime.fromisoformat(body["now"]) - datetime.now(datetime.fromisoformat(body["now"]).tzinfo)
+    ) < timedelta(days=400)
+
+
+def test_session_has_a_token_for_every_role_of_both_tenants(runtime: Api) -> None:
+    for tenant in ("acme", "globex"):
+        assert set(runtime.session["tokens"][tenant]) == {role.value for role in Role}
+
+
+@pytest.mark.parametrize(("tenant", "role"), [("acme", "recruiter"), ("globex", "auditor")])
+def test_me_returns_the_verified_tenant_and_roles_and_is_audited(runtime: Api, tenant: str, role: str) -> None:
+    # Given
+    before = len(audit_entries(runtime, tenant))
+    # When
+    status, body = runtime.call("GET", "/v1/me", runtime.token(tenant, role))
+    # Then
+    assert status == 200
+    assert body["tenant"] == tenant
+    assert body["roles"] == [role]
+    entries = audit_entries(runtime, tenant)
+    assert len(entries) == before + 1
+    assert entries[-1]["action"] == "identity:read" and entries[-1]["outcome"] == "allowed"
+    assert entries[-1]["actor"] == body["subject"]
+
+
+@pytest.mark.parametrize("case", ["no token", "tampered signature", "expired", "garbage"])
+def test_refused_tokens_get_401_and_an_audit_entry(runtime: Api, case: str) -> None:
+    # Given
+    token = runtime.token("acme", "recruiter")
+    if case == "no token":
+        token = ""
+    elif case == "tampered signature":
+        head, payload, signature = token.split(".")
+        token = ".".join([head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]])
+    elif case == "expired":
+        token = runtime.call(
+            "POST", "/_local/tokens", body={"tenant": "acme", "roles": ["recruiter"], "lifetime_seconds": -60}
+        )[1]["token"]
+    else:
+        token = "not-a-jwt"
+    # When
+    status, body = runtime.call("GET", "/v1/me", token or None)
+    # Then
+    assert status == 401
+    assert body["error"]["code"] == "unauthenticated"
+    request_id = body["error"]["request_id"]
+    entries = wait_for(
+        lambda: [e for e in audit_entries(runtime, "_gateway") if e["request_id"] == request_id], timeout=30
+    )
+    assert entries, "the refusal was not audited"
+    assert entries[0]["outcome"] == "denied" and entries[0]["action"] == "GET /v1/me"
+
+
+def test_a_token_without_a_known_role_is_forbidden_and_audited(runtime: Api) -> None:
+    # Given a verified token for acme whose only group is not an ATS role
+    token = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "roles": ["intern"]})[1]["token"]
+    before = len(audit_entries(runtime, "acme"))
+    # When
+    status, body = runtime.call("GET", "/v1/me", token)
+    # Then
+    assert status == 403
+    assert body["error"]["code"] == "forbidden"
+    entries = audit_entries(runtime, "acme")
+    assert len(entries) == before + 1 and entries[-1]["outcome"] == "denied"
+
+
+def test_the_tenant_comes_from_the_token_not_the_request(runtime: Api) -> None:
+    # When acme's token is sent with a header and query naming another tenant
+    status, body = runtime.call("GET", "/v1/me?tenant=globex", runtime.token("acme", "hr_admin"))
+    # Then
+    assert status == 200 and body["tenant"] == "acme"
+
+
+def test_the_health_workflow_runs_its_lambda_task_in_process(runtime: Api) -> None:
+    # Given the scheduled rule that targets the health state machine
+    rules = runtime.call("GET", "/_local/rules")[1]["rules"]
+    rule = next(r["rule"] for r in rules if r["rule"].startswith("PlatformHealthSchedule"))
+    # When it is run now
+    status, body = runtime.call("POST", f"/_local/rules/{rule}/run")
+    assert status == 200
+    execution_arn = body["started"][0]
+    sfn = runtime.aws("stepfunctions")
+    # Then the execution succeeds, its Lambda task having run in-process, and health reports the heartbeat
+    final = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and d, timeout=60
+    )
+    assert final and final["status"] == "SUCCEEDED", final
+    output = json.loads(final["output"])
+    assert output["execution"] == execution_arn
+    assert runtime.call("GET", "/v1/health")[1]["last_heartbeat"] is not None
+    stats = runtime.call("GET", "/_local/status")[1]["functions"]
+    probe = next(v for k, v in stats.items() if k.startswith("PlatformHealthProbe"))
+    assert probe["invocations"] >= 1
+
+
+def test_moving_the_clock_fires_due_schedules_and_moves_the_service_clock(runtime: Api) -> None:
+    # Given
+    before = datetime.fromisoformat(runtime.call("GET", "/v1/health")[1]["now"])
+    # When the clock moves 30 days
+    status, body = runtime.call("POST", "/_local/clock/advance", body={"days": 30})
+    # Then the 5-minute health schedule fell due and fired, and handlers see the new time
+    assert status == 200
+    assert any(name.startswith("PlatformHealthSchedule") for name in body["fired"])
+    after = datetime.fromisoformat(runtime.call("GET", "/v1/health")[1]["now"])
+    assert after - before >= timedelta(days=30)
+
+
+def test_bad_clock_moves_are_refused(runtime: Api) -> None:
+    assert runtime.call("POST", "/_local/clock/advance", body={"days": -1})[0] == 400
+    assert runtime.call("POST", "/_local/clock/advance", body={"days": "soon"})[0] == 400
+
+
+def test_unknown_routes_get_a_404_error_body(runtime: Api) -> None:
+    status, body = runtime.call("GET", "/v1/nowhere")
+    assert status == 404 and body["error"]["code"] == "not_found"
+    status, body = runtime.call("DELETE", "/v1/health")
+    assert status == 404
+
+
+def test_openapi_and_swagger_ui_are_served_without_a_cdn(runtime: Api) -> None:
+    status, document = runtime.call("GET", "/openapi.json")
+    assert status == 200
+    assert {"/v1/health", "/v1/me"} <= set(document["paths"])
+    assert document["paths"]["/v1/me"]["get"]["security"] == [{"bearerAuth": []}]
+    with urllib.request.urlopen(runtime.base + "/docs", timeout=30) as response:
+        html = response.read().decode()
+    assert "/docs/swagger-ui.js" in html and "cdn" not in html.lower()
+    with urllib.request.urlopen(runtime.base + "/docs/swagger-ui.js", timeout=30) as response:
+        assert response.status == 200 and len(response.read()) > 100_000
+
+
+def test_ctrl_c_stops_the_runtime_and_frees_its_port(cloud_assembly: Path, tmp_path: Path) -> None:
+    # Given a second runtime
+    process, session, log = start_runtime(cloud_assembly, tmp_path)
+    assert Api(session).call("GET", "/v1/health")[0] == 200
+    # When Ctrl-C
+    code = stop_runtime(process)
+    # Then it exits cleanly and nothing serves on its port any more
+    assert code == 0, log.read_text()[-2000:]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(session["base_url"] + "/v1/health", timeout=5)
