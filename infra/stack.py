@@ -8,6 +8,7 @@ from constructs import Construct
 from infra import constants
 from infra.constructs.api import ApiConstruct
 from infra.constructs.audit import AuditConstruct
+from infra.constructs.domains import AssetsConstruct, FailuresConstruct, MessagesConstruct, RetentionConstruct
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.platform import PlatformConstruct
 from infra.constructs.storage import StorageConstruct
@@ -27,6 +28,12 @@ class AtsComplianceStack(Stack):
         api = ApiConstruct(self, "Api")
         audit = AuditConstruct(self, "Audit", foundation=foundation, api=api, storage=storage)
         PlatformConstruct(self, "Platform", foundation=foundation, api=api, audit_table=audit.table)
+        domains = {
+            "Messages": MessagesConstruct(self, "Messages", foundation=foundation),
+            "Failures": FailuresConstruct(self, "Failures", foundation=foundation),
+            "Retention": RetentionConstruct(self, "Retention", foundation=foundation),
+            "Assets": AssetsConstruct(self, "Assets", foundation=foundation),
+        }
 
         for name, value in {
             "ApiUrl": api.rest_api.url,
@@ -36,6 +43,7 @@ class AtsComplianceStack(Stack):
             "ArchiveBucketName": storage.archive.bucket_name,
             "AuditExportsBucketName": storage.audit_exports.bucket_name,
             "TenantSecretPrefix": foundation.tenant_secret_prefix,
+            **{f"{name}TableName": domain.table.table_name for name, domain in domains.items()},
         }.items():
             CfnOutput(self, name, value=value).override_logical_id(name)
 

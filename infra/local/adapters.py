@@ -36,7 +36,7 @@ def event_bus_physical_id() -> None:
 
 
 def lambda_invoke(dispatch: Callable[[Any, Any], tuple[str, bool, str]]) -> None:
-    """Lambda code runs only in Docker in moto: route the one call every invoke path ends in (the Invoke API,
+    """moto runs Lambda code only in a container: route the one call every invoke path ends in (the Invoke API,
     Step Functions tasks, event source mappings) to `dispatch(function, event)`, which runs it in-process."""
     from moto.awslambda.models import LambdaFunction
 
