@@ -48,6 +48,13 @@ class FoundationConstruct(Construct):
         self.bus = events.EventBus(
             self, "DomainEventBus", event_bus_name=f"{Aws.STACK_NAME}-domain-events", description="Domain events"
         )
+        # Every domain event is archived for a year, so a consumer that failed can be replayed.
+        self.bus.archive(
+            "DomainEventArchive",
+            description="All domain events, for replay",
+            event_pattern=events.EventPattern(account=[Aws.ACCOUNT_ID]),
+            retention=Duration.days(constants.EVENT_ARCHIVE_DAYS),
+        )
         self.code = lambda_.Code.from_asset(str(stage_code()))
         self.layer = lambda_.LayerVersion(
             self,
@@ -90,18 +97,27 @@ class FoundationConstruct(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        alarm = cloudwatch.Alarm(
+        self.alarm(
             scope,
             f"{construct_id}Alarm",
-            alarm_description=f"Messages are waiting in the dead-letter queue of {what}",
-            metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
+            f"Messages are waiting in the dead-letter queue of {what}",
+            queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
+        )
+        return queue
+
+    def alarm(self, scope: Construct, construct_id: str, description: str, metric: cloudwatch.IMetric) -> None:
+        """Notify the alarm topic as soon as `metric` is above zero."""
+        alarm = cloudwatch.Alarm(
+            scope,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
-        return queue
 
     def function(self, scope: Construct, spec: FunctionSpec) -> lambda_.Function:
         """A function with its own role (logs only, until the domain adds statements), log group and error alarm."""
@@ -150,17 +166,9 @@ class FoundationConstruct(Construct):
                 **spec.environment,
             },
         )
-        errors = cloudwatch.Alarm(
-            scope,
-            f"{spec.name}ErrorsAlarm",
-            alarm_description=f"{spec.name} raised errors",
-            metric=fn.metric_errors(period=Duration.minutes(5)),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        self.alarm(
+            scope, f"{spec.name}ErrorsAlarm", f"{spec.name} raised errors", fn.metric_errors(period=Duration.minutes(5))
         )
-        errors.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         return fn
 
     @staticmethod

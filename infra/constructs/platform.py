@@ -104,6 +104,12 @@ class PlatformConstruct(Construct):
                 include_execution_data=False,
             ),
         )
+        self._foundation.alarm(
+            self,
+            "HealthWorkflowFailedAlarm",
+            "A health workflow execution failed, timed out or was aborted",
+            machine.metric_failed(period=Duration.minutes(5)),
+        )
         events.Rule(
             self,
             "HealthSchedule",

@@ -7,6 +7,7 @@ behaviour it works around. None changes the template: they make moto deploy and 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,26 @@ def event_bus_physical_id() -> None:
     from moto.events.models import EventBus
 
     EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
+
+
+def event_archive_names() -> None:
+    """Two gaps in moto's AWS::Events::Archive: it names archives `<stack>-<logical id>-<suffix>`, past the API's
+    48-character limit, so its own CreateArchive refuses them (CloudFormation keeps generated names within it);
+    and it hands the template's EventPattern object to a parser that expects a JSON string."""
+    from moto.events.models import Archive
+
+    original = Archive.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(resource_name) > 48:
+            resource_name = f"{resource_name[:35]}-{resource_name[-12:]}"
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("EventPattern"), dict):
+            properties = {**properties, "EventPattern": json.dumps(properties["EventPattern"])}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+    Archive.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
 
 
 def lambda_invoke(dispatch: Callable[[Any, Any], tuple[str, bool, str]]) -> None:
@@ -76,4 +97,5 @@ def apply_static() -> None:
         return
     kms_cloudformation_tags()
     event_bus_physical_id()
+    event_archive_names()
     _applied = True
