@@ -1,6 +1,8 @@
 # Every target here is a command from the README. Each creates the virtual environment it needs.
 SHELL := /bin/bash
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Node 20 passed its end of life (2026-04-30) and jsii says so on every synth; the versions it supports are 22 and 24
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 PY ?= python3

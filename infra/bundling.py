@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from infra.constants import BUILD_DIR, CODE_PACKAGES, LAMBDA_PYTHON_VERSION, ROOT
@@ -69,10 +70,29 @@ def build_layer(architecture: str) -> Path:
 
 
 def stage_code() -> Path:
-    """Copy the function packages (`shared/`, `functions/`) into one code asset directory."""
-    target = BUILD_DIR / "code"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+    """Copy the function packages (`shared/`, `functions/`) into one code asset directory.
+
+    Staged in a private directory, then renamed to one named by its content hash: synths running at the same
+    time (tests, `make run`) never see each other's half-copied tree.
+    """
+    root = BUILD_DIR / "code"
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    digest = hashlib.sha256()
     for package in CODE_PACKAGES:
-        shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(ROOT / package, staging / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(staging)).encode() + b"\0" + path.read_bytes())
+    target = root / digest.hexdigest()[:16]
+    if target.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        return target
+    for stale in root.iterdir():
+        if stale.name != staging.name and not stale.name.startswith(".staging-"):
+            shutil.rmtree(stale, ignore_errors=True)  # older code trees: CDK has already copied them to cdk.out
+    try:
+        staging.rename(target)
+    except OSError:  # another synth renamed the same content first
+        shutil.rmtree(staging, ignore_errors=True)
     return target

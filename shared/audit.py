@@ -14,11 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared import clock
 from shared.errors import DependencyFailure
 from shared.keys import check_tenant, sequence_key, tenant_key
+from shared.models import Model
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,7 +34,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Model):
     """Who did what to which resource, when, with what outcome, under which request."""
 
     model_config = ConfigDict(frozen=True)
@@ -55,7 +56,7 @@ class AuditRecord(AuditEntry):
     hash: str
 
 
-class ChainVerification(BaseModel):
+class ChainVerification(Model):
     tenant: str
     entries: int
     ok: bool

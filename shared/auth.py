@@ -11,10 +11,11 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.errors import Unauthenticated
 from shared.keys import check_tenant
+from shared.models import Model
 
 TENANT_CLAIM = "custom:tenant"
 ROLES_CLAIM = "cognito:groups"
@@ -34,7 +35,7 @@ class Role(StrEnum):
     INTEGRATION = "integration"
 
 
-class Principal(BaseModel):
+class Principal(Model):
     model_config = ConfigDict(frozen=True)
 
     tenant: str

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared import clock
 from shared.errors import DependencyFailure
+from shared.models import Model
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 _PUT_EVENTS_LIMIT = 10
 
 
-class DomainEvent(BaseModel):
+class DomainEvent(Model):
     """An event other domains may react to. `detail_type` is its name (`MessageRecorded`, ...)."""
 
     model_config = ConfigDict(frozen=True)

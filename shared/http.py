@@ -9,24 +9,25 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared.auth import Principal, principal_from_event
 from shared.errors import AppError
+from shared.models import Model
 from shared.observability import logger
 
 BEARER_AUTH = "bearerAuth"
 SECURED: list[dict[str, list[str]]] = [{BEARER_AUTH: []}]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     code: str = Field(description="Stable machine-readable error code")
     message: str = Field(description="What went wrong, for a person")
     request_id: str | None = Field(default=None, description="Quote it to support")
     details: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     error: ErrorDetail
 
 
@@ -50,7 +51,7 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     }
 
 
-def ok_response(model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
+def ok_response(model: type[Model], description: str) -> dict[int, OpenAPIResponse]:
     return {200: {"description": description, "content": {"application/json": {"model": model}}}}
 
 

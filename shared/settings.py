@@ -6,14 +6,15 @@ import os
 from functools import lru_cache
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from shared.errors import ConfigurationError
+from shared.models import Model
 
 SettingsT = TypeVar("SettingsT", bound="BaseSettings")
 
 
-class BaseSettings(BaseModel):
+class BaseSettings(Model):
     """Fields are named after their environment variables (upper case); there are no silent defaults."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")

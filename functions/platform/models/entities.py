@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from shared.models import Model
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(Model):
     """Proof that the scheduled health workflow ran end to end."""
 
     checked_at: datetime
     execution: str | None = None
 
 
-class Identity(BaseModel):
+class Identity(Model):
     tenant: str
     subject: str
     username: str | None
