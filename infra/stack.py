@@ -25,7 +25,7 @@ class AtsComplianceStack(Stack):
 
         foundation = FoundationConstruct(self, "Foundation", architecture=architecture, service_version=service_version)
         storage = StorageConstruct(self, "Storage", data_key=foundation.data_key, audit_key=foundation.audit_key)
-        api = ApiConstruct(self, "Api")
+        api = ApiConstruct(self, "Api", foundation=foundation)
         audit = AuditConstruct(self, "Audit", foundation=foundation, api=api, storage=storage)
         PlatformConstruct(self, "Platform", foundation=foundation, api=api, audit_table=audit.table)
         domains = {

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 _PREFIX = "enc:v1:"
+_NOT_THIS_TENANT = "encrypted field does not belong to this tenant and purpose"
 _DATA_KEY_TTL_SECONDS = 300
 _DATA_KEY_MAX_USES = 1000
 
@@ -90,14 +91,22 @@ class FieldCipher:
             raise BadRequest("encrypted field is malformed") from None
         key = self._decrypt_keys.get(wrapped)
         if key is None:
-            key = self.client.decrypt(
-                CiphertextBlob=wrapped, KeyId=self._key_id, EncryptionContext={"tenant": tenant, "purpose": purpose}
-            )["Plaintext"]
+            try:
+                key = self.client.decrypt(
+                    CiphertextBlob=wrapped,
+                    KeyId=self._key_id,
+                    EncryptionContext={"tenant": tenant, "purpose": purpose},
+                )["Plaintext"]
+            except self.client.exceptions.InvalidCiphertextException:
+                # The data key was wrapped for another tenant or purpose (KMS checks the encryption context).
+                raise BadRequest(_NOT_THIS_TENANT) from None
             self._decrypt_keys[wrapped] = key
         try:
             return AESGCM(key).decrypt(nonce, sealed, f"{tenant}|{purpose}".encode()).decode()
         except InvalidTag:
-            raise BadRequest("encrypted field does not belong to this tenant and purpose") from None
+            raise BadRequest(_NOT_THIS_TENANT) from None
+        except ValueError:  # a nonce of the wrong length: not something `encrypt` made
+            raise BadRequest("encrypted field is malformed") from None
 
 
 class TenantKeys:
@@ -121,7 +130,7 @@ class TenantKeys:
             keys = {str(v): base64.b64decode(k) for v, k in doc["keys"].items()}
             current = str(doc["current"])
             keys[current]  # noqa: B018 - the current version must exist
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"HMAC secret {name} is malformed: {exc.__class__.__name__}") from None
         return current, keys
 

@@ -55,8 +55,16 @@ def ok_response(model: type[Model], description: str) -> dict[int, OpenAPIRespon
     return {200: {"description": description, "content": {"application/json": {"model": model}}}}
 
 
-def _error_response(status: int, code: str, message: str, request_id: str | None, **extra: Any) -> Response:
-    body = ErrorBody(error=ErrorDetail(code=code, message=message, request_id=request_id)).model_dump(mode="json")
+def _error_response(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str | None,
+    details: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Response:
+    error = ErrorDetail(code=code, message=message, request_id=request_id, details=details or [])
+    body = ErrorBody(error=error).model_dump(mode="json")
     body.update(extra)
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -74,7 +82,7 @@ def build_resolver() -> APIGatewayRestResolver:
             logger.exception("request failed", extra={"error_code": exc.code})
         else:
             logger.info("request refused", extra={"error_code": exc.code, "status": exc.status})
-        return _error_response(exc.status, exc.code, exc.message, request_id(), **_details(exc))
+        return _error_response(exc.status, exc.code, exc.message, request_id(), exc.details)
 
     @app.exception_handler(RequestValidationError)
     def handle_validation_error(exc: RequestValidationError) -> Response:
@@ -84,17 +92,23 @@ def build_resolver() -> APIGatewayRestResolver:
         ]
         summary = "; ".join(f"{'.'.join(str(p) for p in p_['loc'])}: {p_['msg']}" for p_ in problems)
         logger.info("request rejected by validation", extra={"problems": len(problems)})
-        return _error_response(422, "validation_failed", summary or "invalid request", request_id(), detail=problems)
+        # `detail` repeats the problems at the top level, in the shape Powertools documents for 422 responses.
+        return _error_response(
+            422, "validation_failed", summary or "invalid request", request_id(), problems, detail=problems
+        )
+
+    @app.exception_handler(Exception)
+    def handle_unexpected(exc: Exception) -> Response:
+        # A bug, not the caller's fault: logged with its stack trace, answered without leaking its message.
+        # The API's 5xx alarm notices it, since the function itself returns normally.
+        logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
+        return _error_response(500, "internal_error", "internal error", request_id())
 
     @app.not_found
     def handle_not_found(_: Exception) -> Response:
         return _error_response(404, "not_found", f"no route for {app.current_event.path}", request_id())
 
     return app
-
-
-def _details(exc: AppError) -> dict[str, Any]:
-    return {"details": exc.details} if exc.details else {}
 
 
 @dataclass(frozen=True)

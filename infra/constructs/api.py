@@ -13,6 +13,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from infra import constants
+from infra.constructs.foundation import FoundationConstruct
 from shared.auth import Role
 
 # The access-log line: JSON, one per request. `integrationStatus` is "-" when no function ran (the gateway
@@ -53,7 +54,7 @@ _ERROR_TEMPLATE = json.dumps(
 
 
 class ApiConstruct(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, foundation: FoundationConstruct) -> None:
         super().__init__(scope, construct_id)
         self.user_pool = self._build_user_pool()
         self.access_log_group = logs.LogGroup(
@@ -71,6 +72,14 @@ class ApiConstruct(Construct):
         )
         self._add_gateway_responses()
         self._build_waf()
+        # Functions answer their own unexpected errors with a 500 (and so do not count as Lambda errors):
+        # the API's 5xx count is where those show.
+        foundation.alarm(
+            self,
+            "ServerErrorsAlarm",
+            "The API answered with a 5xx status",
+            self.rest_api.metric_server_error(period=Duration.minutes(5)),
+        )
 
     def _build_user_pool(self) -> cognito.UserPool:
         pool = cognito.UserPool(

@@ -27,7 +27,7 @@ def _entry(record: dict[str, Any]) -> AuditEntry:
         action=f"{record.get('httpMethod', '-')} {record.get('resourcePath') or record.get('path', '-')}"[:128],
         resource=str(record.get("path") or "-")[:512],
         outcome=Outcome.DENIED,
-        request_id=str(record.get("requestId") or "-"),
+        request_id=str(record.get("requestId") or "-")[:128],
         reason=f"{record.get('status')}: {record.get('errorMessage') or 'refused by the gateway'}"[:512],
         source_ip=(str(record["ip"])[:64] if record.get("ip") else None),
     )
@@ -46,7 +46,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, audit: AuditLo
         try:
             record = json.loads(log_event.message)
         except ValueError:
-            logger.warning("access-log line is not JSON", extra={"log_event_id": log_event.get_id})
+            record = None
+        if not isinstance(record, dict):
+            logger.warning("access-log line is not a JSON object", extra={"log_event_id": log_event.get_id})
             skipped += 1
             continue
         # The same test as the subscription filter: a refusal, and no function ran (functions audit their own).

@@ -1,0 +1,232 @@
+"""Integration tier: the real adapters and handlers against moto, in process. No network, no server.
+
+Every test runs inside its own `mock_aws()` with fake credentials, the environment the CDK template gives the
+functions, fresh tables with the CDK key schema (`pk`/`sk` strings) and every process-wide cache reset, so
+no boto3 client or Powertools provider created for one test's mock leaks into the next.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pytest_socket import disable_socket, enable_socket
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+AUDIT_TABLE = "it-audit"
+PLATFORM_TABLE = "it-platform"
+EVENT_BUS = "it-bus"
+SERVICE_VERSION = "9.9.9-it"
+METRICS_NAMESPACE = "AtsComplianceIT"
+
+# What infra/constructs/foundation.py gives every function, plus each function's own variables.
+FUNCTION_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "ats-compliance-it",
+    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "LOG_LEVEL": "INFO",
+    "STAGE": "it",
+    "SERVICE_VERSION": SERVICE_VERSION,
+    "AUDIT_TABLE_NAME": AUDIT_TABLE,
+    "PLATFORM_TABLE_NAME": PLATFORM_TABLE,
+    "EVENT_BUS_NAME": EVENT_BUS,
+}
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def _reset_process_caches() -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from shared.aws import reset_clients
+    from shared.settings import _load
+
+    reset_clients()
+    parameters.clear_caches()
+    _load.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_network() -> Iterator[None]:
+    disable_socket(allow_unix_socket=True)
+    yield
+    enable_socket()
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials, the functions' environment, a fresh moto backend and clean caches for each test."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "_X_AMZN_TRACE_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**AWS_ENV, **FUNCTION_ENV}.items():
+        monkeypatch.setenv(name, value)
+
+    from shared import clock
+    from shared.observability import metrics
+
+    # Metrics reads its namespace once, when shared.observability is first imported (maybe by another tier).
+    monkeypatch.setattr(metrics, "namespace", METRICS_NAMESPACE)
+    _reset_process_caches()
+    with mock_aws():
+        yield
+    clock.freeze(None)
+    _reset_process_caches()
+
+
+def _create_tenant_table(ddb: DynamoDBClient, name: str) -> None:
+    """The key schema of infra/constructs/tables.py: string `pk` and `sk`, on demand."""
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture
+def ddb(aws: None) -> DynamoDBClient:
+    client: DynamoDBClient = boto3.client("dynamodb", region_name=REGION)
+    return client
+
+
+@pytest.fixture
+def tables(ddb: DynamoDBClient) -> dict[str, str]:
+    """The audit table (infra/constructs/audit.py) and the platform table (infra/constructs/platform.py)."""
+    _create_tenant_table(ddb, AUDIT_TABLE)
+    _create_tenant_table(ddb, PLATFORM_TABLE)
+    return {"audit": AUDIT_TABLE, "platform": PLATFORM_TABLE}
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools' Logger reads from the Lambda context."""
+
+    function_name: str = "it-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:it-function"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
+    log_group_name: str = "/aws/lambda/it-function"
+    log_stream_name: str = "2025/01/01/[$LATEST]0123456789abcdef"
+    function_version: str = "$LATEST"
+    tenant_id: str | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def claims(
+    *, tenant: str | None = "acme", sub: str | None = "user-123", groups: str | None = "recruiter"
+) -> dict[str, str]:
+    """Claims as a REST API's Cognito authorizer hands them over (list claims flattened to strings)."""
+    out: dict[str, str] = {"cognito:username": "jane"}
+    if sub is not None:
+        out["sub"] = sub
+    if tenant is not None:
+        out["custom:tenant"] = tenant
+    if groups is not None:
+        out["cognito:groups"] = groups
+    return out
+
+
+@dataclass
+class RestEventFactory:
+    """API Gateway REST (v1 payload) proxy events."""
+
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    def __call__(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        claims: dict[str, str] | None = None,
+        request_id: str | None = None,
+        source_ip: str = "203.0.113.7",
+    ) -> dict[str, Any]:
+        self.counter[0] += 1
+        rid = request_id or f"req-{self.counter[0]:04d}"
+        context: dict[str, Any] = {
+            "accountId": ACCOUNT,
+            "apiId": "it0api",
+            "domainName": "it0api.execute-api.eu-west-1.amazonaws.com",
+            "httpMethod": method,
+            "path": f"/it{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": rid,
+            "requestTime": "01/Jan/2025:00:00:00 +0000",
+            "requestTimeEpoch": 1735689600000,
+            "resourceId": "abc123",
+            "resourcePath": path,
+            "stage": "it",
+            "identity": {"sourceIp": source_ip, "userAgent": "pytest"},
+        }
+        if claims is not None:
+            context["authorizer"] = {"claims": claims}
+        return {
+            "resource": path,
+            "path": path,
+            "httpMethod": method,
+            "headers": {"Accept": "application/json", "Host": "it0api.execute-api.eu-west-1.amazonaws.com"},
+            "multiValueHeaders": {"Accept": ["application/json"]},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "requestContext": context,
+            "body": None,
+            "isBase64Encoded": False,
+        }
+
+
+@pytest.fixture
+def rest_event() -> RestEventFactory:
+    return RestEventFactory()
+
+
+def cloudwatch_logs_event(messages: list[str], *, log_group: str = "/aws/apigateway/it-access") -> dict[str, Any]:
+    """A CloudWatch Logs subscription event: base64 of the gzipped DATA_MESSAGE."""
+    payload = {
+        "messageType": "DATA_MESSAGE",
+        "owner": ACCOUNT,
+        "logGroup": log_group,
+        "logStream": "it-stream",
+        "subscriptionFilters": ["GatewayRefusals"],
+        "logEvents": [
+            {"id": f"{index:056d}", "timestamp": 1735689600000 + index, "message": message}
+            for index, message in enumerate(messages)
+        ],
+    }
+    data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+    return {"awslogs": {"data": data}}

@@ -1,0 +1,167 @@
+"""functions/platform/handlers/audit_refusals.py: API access-log lines from a CloudWatch Logs subscription
+become DENIED audit entries under the `_gateway` pseudo-tenant (infra/constructs/api.py's log format)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from shared.audit import DynamoAuditLog, Outcome
+from shared.keys import GATEWAY_TENANT
+from tests.integration.conftest import AUDIT_TABLE, FakeLambdaContext, cloudwatch_logs_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def access_log(status: str, request_id: str, *, integration_status: str = "-", **overrides: str) -> str:
+    """One access-log line with every field of infra/constructs/api.py ACCESS_LOG_FIELDS."""
+    line = {
+        "requestId": request_id,
+        "ip": "198.51.100.23",
+        "requestTime": "01/Mar/2025:12:00:00 +0000",
+        "httpMethod": "GET",
+        "resourcePath": "/v1/me",
+        "path": "/v1/me",
+        "status": status,
+        "protocol": "HTTP/1.1",
+        "responseLength": "120",
+        "integrationStatus": integration_status,
+        "errorMessage": "Unauthorized" if status == "401" else "-",
+        "sub": "-",
+        "tenant": "-",
+    }
+    line.update(overrides)
+    return json.dumps(line)
+
+
+def _handle(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, int]:
+    from functions.platform.handlers import audit_refusals
+
+    result: dict[str, int] = audit_refusals.lambda_handler(event, context)
+    return result
+
+
+def test_gateway_refusals_become_denied_entries_and_other_lines_are_skipped(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    event = cloudwatch_logs_event(
+        [
+            access_log("401", "rid-401"),
+            access_log("200", "rid-200", integration_status="200"),
+            access_log("403", "rid-403", errorMessage="User is not authorized to access this resource"),
+        ]
+    )
+
+    assert _handle(event, lambda_context) == {"audited": 2, "skipped": 1}
+
+    audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
+    records = audit.entries(GATEWAY_TENANT)
+    assert [(r.seq, r.request_id) for r in records] == [(1, "rid-401"), (2, "rid-403")]
+    first, second = records
+    assert (first.tenant, first.actor, first.outcome) == (GATEWAY_TENANT, "anonymous", Outcome.DENIED)
+    assert (first.action, first.resource, first.source_ip) == ("GET /v1/me", "/v1/me", "198.51.100.23")
+    assert first.reason == "401: Unauthorized"
+    assert second.reason == "403: User is not authorized to access this resource"
+    assert audit.verify(GATEWAY_TENANT).ok
+    # Nothing is written under a real tenant: an unverified token's tenant claim is never trusted.
+    items = ddb.scan(TableName=AUDIT_TABLE)["Items"]
+    assert {item["pk"]["S"] for item in items} == {"T#_gateway#AUDIT"}
+
+
+def test_refusals_made_after_a_function_ran_are_left_to_the_function(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    # The function audits its own 401/403 with the verified tenant; the gateway auditor must not double-count.
+    event = cloudwatch_logs_event(
+        [
+            access_log("403", "rid-fn-403", integration_status="200"),
+            access_log("401", "rid-fn-401", integration_status="200"),
+            access_log("401", "rid-empty", integration_status=""),
+        ]
+    )
+
+    assert _handle(event, lambda_context) == {"audited": 1, "skipped": 2}
+    assert [r.request_id for r in DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)] == ["rid-empty"]
+
+
+def test_lines_that_are_not_json_are_skipped(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    event = cloudwatch_logs_event(["not json at all", "{truncated", access_log("401", "rid-ok"), ""])
+
+    assert _handle(event, lambda_context) == {"audited": 1, "skipped": 3}
+    assert [r.request_id for r in DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)] == ["rid-ok"]
+
+
+def test_json_lines_that_are_not_objects_are_skipped(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    event = cloudwatch_logs_event(["42", "null", '["a"]', '"-"', access_log("403", "rid-object")])
+
+    assert _handle(event, lambda_context) == {"audited": 1, "skipped": 4}
+    assert [r.request_id for r in DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)] == ["rid-object"]
+
+
+def test_an_overlong_request_id_is_truncated_not_fatal(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    event = cloudwatch_logs_event([access_log("401", "r" * 300)])
+
+    assert _handle(event, lambda_context) == {"audited": 1, "skipped": 0}
+    (entry,) = DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)
+    assert entry.request_id == "r" * 128
+
+
+def test_sparse_lines_get_placeholders_and_long_fields_are_truncated(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    sparse = json.dumps({"status": 401})  # numeric status, no request id, method, path or ip
+    long_path = "/v1/" + "x" * 600
+    long = access_log("403", "rid-long", path=long_path, resourcePath=long_path, errorMessage="e" * 600)
+
+    assert _handle(cloudwatch_logs_event([sparse, long]), lambda_context) == {"audited": 2, "skipped": 0}
+
+    first, second = DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)
+    assert (first.request_id, first.action, first.resource, first.source_ip) == ("-", "- -", "-", None)
+    assert first.reason == "401: refused by the gateway"
+    assert (len(second.action), len(second.resource), len(second.reason or "")) == (128, 512, 512)
+    assert second.resource == long_path[:512]
+
+
+def test_refusals_extend_the_existing_gateway_chain(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    _handle(cloudwatch_logs_event([access_log("401", "rid-a")]), lambda_context)
+    _handle(cloudwatch_logs_event([access_log("403", "rid-b"), access_log("401", "rid-c")]), lambda_context)
+
+    audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
+    assert [(r.seq, r.request_id) for r in audit.entries(GATEWAY_TENANT)] == [(1, "rid-a"), (2, "rid-b"), (3, "rid-c")]
+    assert audit.verify(GATEWAY_TENANT).entries == 3
+
+
+@pytest.mark.parametrize("path", ["cloudwatch_logs_api_access_refusals.json"])
+def test_the_shared_sample_event_if_present(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext, path: str
+) -> None:
+    """The sample in events/ (written separately) parses and audits only gateway refusals."""
+    sample = Path(__file__).resolve().parents[2] / "events" / path
+    if not sample.exists():
+        pytest.skip(f"events/{path} is not there")
+    decoded = json.loads(sample.with_name(path.replace(".json", ".decoded.json")).read_text())
+    lines = [json.loads(e["message"]) for e in decoded["logEvents"]]
+    expected = [
+        line["requestId"]
+        for line in lines
+        if str(line["status"]) in ("401", "403") and line["integrationStatus"] in ("-", "")
+    ]
+
+    result = _handle(json.loads(sample.read_text()), lambda_context)
+
+    records = DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)
+    assert result == {"audited": len(expected), "skipped": len(lines) - len(expected)}
+    assert [r.request_id for r in records] == expected
+    assert {r.outcome for r in records} == {Outcome.DENIED}

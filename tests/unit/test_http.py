@@ -1,0 +1,252 @@
+"""shared.http: one resolver, one error-to-HTTP mapping and one error body for every API function."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from shared.auth import Role
+from shared.errors import (
+    AppError,
+    BadRequest,
+    ConfigurationError,
+    Conflict,
+    DependencyFailure,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
+from shared.http import ErrorBody, ErrorDetail, build_resolver, error_responses, ok_response, request_context
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+HEALTH_REQUEST_ID = "5f0c1e7a-3b2d-4c8e-9a61-2d7b4e9f0a13"
+ME_REQUEST_ID = "9d4b2a61-7e3f-4c05-b8a9-1f6e0d2c3b47"
+
+ERRORS: list[type[AppError]] = [
+    BadRequest,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    TooManyRequests,
+    DependencyFailure,
+    ConfigurationError,
+    AppError,
+]
+
+
+class ThingIn(BaseModel):
+    name: str = Field(min_length=1, max_length=20)
+    count: int = Field(ge=0)
+
+
+def lambda_context() -> LambdaContext:
+    context = LambdaContext()
+    context._function_name = "test-function"
+    context._memory_limit_in_mb = 128
+    context._invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
+    context._aws_request_id = "lambda-request-1"
+    return context
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def api_event(method: str, path: str, body: Any = None, *, sample: str = "apigw_get_health.json") -> dict[str, Any]:
+    """The sample API Gateway event, re-aimed at `method path`."""
+    event = copy.deepcopy(load_event(sample))
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
+    event["requestContext"]["path"] = f"/prod{path}"
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+        event["headers"]["Content-Type"] = "application/json"
+    return event
+
+
+@pytest.fixture(scope="module")
+def app() -> APIGatewayRestResolver:
+    app = build_resolver()
+
+    @app.get("/v1/errors/<name>")
+    def raise_error(name: str) -> dict[str, str]:
+        error = {cls.__name__: cls for cls in ERRORS}[name]
+        raise error(f"{name} was raised")
+
+    @app.get("/v1/conflict")
+    def conflict() -> dict[str, str]:
+        raise Conflict("already there", details=[{"field": "name", "value": "laptop"}])
+
+    @app.get("/v1/bug")
+    def bug() -> dict[str, str]:
+        raise RuntimeError("secret connection string")
+
+    @app.post("/v1/things")
+    def create_thing(body: ThingIn) -> dict[str, Any]:
+        return {"name": body.name, "count": body.count}
+
+    @app.get("/v1/whoami")
+    def whoami() -> dict[str, Any]:
+        ctx = request_context(app)
+        return {
+            "tenant": ctx.principal.tenant,
+            "roles": sorted(ctx.principal.roles),
+            "request_id": ctx.request_id,
+            "source_ip": ctx.source_ip,
+        }
+
+    return app
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = app.resolve(event, lambda_context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=[e.__name__ for e in ERRORS])
+def test_app_errors_map_to_their_status_and_error_body(app: APIGatewayRestResolver, error: type[AppError]) -> None:
+    status, body = resolve(app, api_event("GET", f"/v1/errors/{error.__name__}"))
+
+    assert status == error.status
+    assert body == {
+        "error": {
+            "code": error.code,
+            "message": f"{error.__name__} was raised",
+            "request_id": HEALTH_REQUEST_ID,
+            "details": [],
+        }
+    }
+    ErrorBody.model_validate(body)
+
+
+def test_error_details_travel_inside_the_error_body(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("GET", "/v1/conflict"))
+
+    assert status == 409
+    assert body == {
+        "error": {
+            "code": "conflict",
+            "message": "already there",
+            "request_id": HEALTH_REQUEST_ID,
+            "details": [{"field": "name", "value": "laptop"}],
+        }
+    }
+
+
+def test_an_unexpected_exception_is_a_500_that_does_not_leak_its_message(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("GET", "/v1/bug"))
+
+    assert status == 500
+    assert body["error"]["code"] == "internal_error"
+    assert body["error"]["request_id"] == HEALTH_REQUEST_ID
+    assert "secret" not in json.dumps(body)
+
+
+def test_error_responses_are_json(app: APIGatewayRestResolver) -> None:
+    response = app.resolve(api_event("GET", "/v1/errors/Forbidden"), lambda_context())
+
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+
+
+def test_a_valid_body_reaches_the_route(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("POST", "/v1/things", {"name": "laptop", "count": 2}))
+
+    assert (status, body) == (200, {"name": "laptop", "count": 2})
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "problem_type"),
+    [
+        ({"name": "", "count": 1}, "name", "string_too_short"),
+        ({"name": "laptop", "count": -1}, "count", "greater_than_equal"),
+        ({"name": "laptop", "count": "many"}, "count", "int_parsing"),
+        ({"count": 1}, "name", "missing"),
+    ],
+)
+def test_an_invalid_body_is_a_422_naming_the_field(
+    app: APIGatewayRestResolver, payload: dict[str, Any], field: str, problem_type: str
+) -> None:
+    status, body = resolve(app, api_event("POST", "/v1/things", payload))
+
+    assert status == 422
+    assert body["error"]["code"] == "validation_failed"
+    assert body["error"]["request_id"] == HEALTH_REQUEST_ID
+    assert f"body.{field}:" in body["error"]["message"]
+    assert [(p["loc"], p["type"]) for p in body["detail"]] == [(["body", field], problem_type)]
+    assert all(p["msg"] for p in body["detail"])
+
+
+def test_every_invalid_field_is_reported(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("POST", "/v1/things", {"name": "", "count": "x"}))
+
+    assert status == 422
+    assert {tuple(p["loc"]) for p in body["detail"]} == {("body", "name"), ("body", "count")}
+    assert "body.name" in body["error"]["message"]
+    assert "body.count" in body["error"]["message"]
+
+
+def test_a_body_that_is_not_json_is_a_422(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("POST", "/v1/things", "not json"))
+
+    assert status == 422
+    assert body["error"]["code"] == "validation_failed"
+    assert body["detail"][0]["type"] == "json_invalid"
+
+
+def test_an_unknown_route_is_a_404_error_body(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("GET", "/v1/nowhere"))
+
+    assert status == 404
+    assert body == {
+        "error": {
+            "code": "not_found",
+            "message": "no route for /v1/nowhere",
+            "request_id": HEALTH_REQUEST_ID,
+            "details": [],
+        }
+    }
+
+
+def test_request_context_reads_the_verified_principal(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("GET", "/v1/whoami", sample="apigw_get_me.json"))
+
+    assert status == 200
+    assert body == {
+        "tenant": "acme",
+        "roles": [Role.AUDITOR.value, Role.RECRUITER.value],
+        "request_id": ME_REQUEST_ID,
+        "source_ip": "198.51.100.7",
+    }
+
+
+def test_request_context_without_claims_is_a_401(app: APIGatewayRestResolver) -> None:
+    status, body = resolve(app, api_event("GET", "/v1/whoami"))
+
+    assert status == 401
+    assert body["error"]["code"] == "unauthenticated"
+    assert body["error"]["request_id"] == HEALTH_REQUEST_ID
+
+
+def test_error_responses_document_the_error_body() -> None:
+    responses = error_responses(401, 403, 503)
+
+    assert set(responses) == {401, 403, 503}
+    for entry in responses.values():
+        assert entry["content"]["application/json"]["model"] is ErrorBody  # type: ignore[typeddict-item]
+    assert responses[403]["description"] == "The caller's roles do not allow this"
+
+
+def test_ok_response_documents_the_model() -> None:
+    assert ok_response(ErrorDetail, "A thing") == {
+        200: {"description": "A thing", "content": {"application/json": {"model": ErrorDetail}}}
+    }
