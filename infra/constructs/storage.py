@@ -26,7 +26,7 @@ class StorageConstruct(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,  # log delivery granted by bucket policy, not ACL
             lifecycle_rules=[
                 s3.LifecycleRule(
                     expiration=Duration.days(constants.ACCESS_LOG_EXPIRY_DAYS),
