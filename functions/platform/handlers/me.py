@@ -11,6 +11,7 @@ from functions.platform.logic.identity import who_am_i
 from functions.platform.models.env import AuditedApiSettings
 from functions.platform.models.output import MeOutput
 from shared.audit import DynamoAuditLog
+from shared.auth import Role
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
@@ -30,7 +31,12 @@ def get_me() -> MeOutput:
     settings = load_settings(AuditedApiSettings)
     identity = who_am_i(request_context(app), DynamoAuditLog(settings.AUDIT_TABLE_NAME))
     metrics.add_metric(name="IdentityReads", unit="Count", value=1)
-    return MeOutput.model_validate(identity.model_dump())
+    return MeOutput(
+        tenant=identity.tenant,
+        subject=identity.subject,
+        username=identity.username,
+        roles=[Role(role) for role in identity.roles],
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.models import Model
@@ -14,7 +15,10 @@ class Heartbeat(Model):
     execution: str | None = None
 
 
-class Identity(Model):
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token says the caller is (built from an already validated Principal, so not re-validated)."""
+
     tenant: str
     subject: str
     username: str | None
