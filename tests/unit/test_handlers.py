@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.platform.handlers import audit_refusals, health, health_probe, me
 from functions.platform.models.entities import Heartbeat
 from shared import clock
-from shared.audit import AuditEntry, AuditRecord, Outcome
+from shared.audit import Outcome
 from shared.keys import GATEWAY_TENANT
 from shared.observability import metrics
+from tests.unit.fakes import FakeAuditLog
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -41,15 +42,6 @@ class FakeHeartbeatStore:
 
     def latest(self) -> Heartbeat | None:
         return self.saved[-1] if self.saved else self._latest
-
-
-class FakeAuditLog:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    def append(self, entry: AuditEntry) -> AuditRecord:
-        self.entries.append(entry)
-        return AuditRecord(**entry.model_dump(), seq=len(self.entries), prev_hash="0" * 64, hash="f" * 64)
 
 
 def lambda_context(name: str = "test-function") -> LambdaContext:

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared.audit import AuditEntry, AuditRecord, Outcome
+from shared.audit import Outcome
 from shared.auth import Principal, Role
 from shared.errors import Forbidden
 from shared.permissions import POLICY, Permission, authorize, is_allowed
-
-
-class FakeAuditLog:
-    """Records appended entries in memory (the AuditLog port)."""
-
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    def append(self, entry: AuditEntry) -> AuditRecord:
-        self.entries.append(entry)
-        return AuditRecord(**entry.model_dump(), seq=len(self.entries), prev_hash="0" * 64, hash="f" * 64)
+from tests.unit.fakes import FakeAuditLog
 
 
 def principal(*roles: Role, tenant: str = "acme") -> Principal:

@@ -11,9 +11,10 @@ from functions.platform.logic.health import latest_heartbeat, record_heartbeat
 from functions.platform.logic.identity import who_am_i
 from functions.platform.models.entities import Heartbeat, Identity
 from shared import clock
-from shared.audit import AuditEntry, AuditRecord, Outcome
+from shared.audit import AuditEntry, Outcome
 from shared.auth import Principal, Role
 from shared.http import RequestContext
+from tests.unit.fakes import FakeAuditLog
 
 AT = datetime(2025, 11, 20, 9, 15, 30, tzinfo=UTC)
 
@@ -27,15 +28,6 @@ class FakeHeartbeatStore:
 
     def latest(self) -> Heartbeat | None:
         return max(self.saved, key=lambda h: h.checked_at, default=None)
-
-
-class FakeAuditLog:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    def append(self, entry: AuditEntry) -> AuditRecord:
-        self.entries.append(entry)
-        return AuditRecord(**entry.model_dump(), seq=len(self.entries), prev_hash="0" * 64, hash="f" * 64)
 
 
 @pytest.fixture(autouse=True)
