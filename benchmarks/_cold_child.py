@@ -1,6 +1,7 @@
 """One cold start in a fresh interpreter, run by `benchmarks.cold_start`; prints one line: RESULT_MARKER + JSON.
 
     python _cold_child.py floor
+    python _cold_child.py floor-validating
     python _cold_child.py handler <module> <event.json>
 
 Run as a script, not with `-m`, and importing only `os`, `sys` and `time` (all loaded by every interpreter at
@@ -22,17 +23,23 @@ def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000, 3)
 
 
-def floor() -> dict[str, object]:
-    """The floor: the libraries every API function needs, and one DynamoDB client."""
+def floor(validating: bool = False) -> dict[str, object]:
+    """The floor: the libraries every API function needs, and one DynamoDB client.
+
+    `validating` adds what the project's handler pattern also pays at import: constructing the resolver with
+    `enable_validation=True`, which loads Powertools' OpenAPI validation (it builds a pydantic model at import).
+    """
     before = set(sys.modules)
     start = time.perf_counter()
     import boto3
 
     # pydantic 2's package import is lazy (`import pydantic` loads almost nothing); importing its API is what
     # "imports pydantic" means for code that uses it, so the floor imports BaseModel.
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver  # noqa: F401
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
     from pydantic import BaseModel  # noqa: F401
 
+    if validating:
+        APIGatewayRestResolver(enable_validation=True)
     boto3.session.Session().client("dynamodb", region_name="eu-west-1")
     end = time.perf_counter()
     return {
@@ -139,7 +146,10 @@ def handler(module_name: str, event_path: str) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> None:
-    result = floor() if argv[1] == "floor" else handler(argv[2], argv[3])
+    if argv[1] in ("floor", "floor-validating"):
+        result = floor(validating=argv[1] == "floor-validating")
+    else:
+        result = handler(argv[2], argv[3])
     import json
 
     result["pid"] = os.getpid()

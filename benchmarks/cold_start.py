@@ -10,6 +10,10 @@ The machine is shared and noisy: every target runs `--repeat` times, round-robin
 rotates each round), after one uncounted warm-up round that fills the OS file cache and the `.pyc` files. The
 ratio is the handler's median over the floor's median. The benchmark reports; it does not fail on a handler
 over target (exit status 1 only when something could not be measured at all).
+
+A second reference is measured alongside, for reading the figures, not for the verdict: the floor plus the
+resolver constructed with `enable_validation=True`, as every API handler builds it (Powertools' OpenAPI
+validation, which builds a pydantic model at import). The column "vs +validation" is the ratio against it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).with_name("_cold_child.py")
 OUT_DIR = ROOT / ".local" / "bench"
 FLOOR = "floor"
+VALIDATING_FLOOR = "floor-validating"
 METHOD = (
     "cold start = import of the handler module + its first invocation with a sample event, AWS answered by a "
     "local stub endpoint (no network); '+ setup' marks a first call that failed early, completed with the "
@@ -138,9 +143,10 @@ def _first_call(run: dict[str, Any]) -> str:
     return run["outcome"] + (f" + setup {', '.join(added)}" if added else "")
 
 
-def report(floor: Target, handlers: list[Target], repeat: int) -> list[dict[str, Any]]:
+def report(floor: Target, validating: Target, handlers: list[Target], repeat: int) -> list[dict[str, Any]]:
     """Print the table; return one JSON-able row per handler."""
     floor_median = floor.median()
+    validating_median = validating.median() if validating.runs else float("nan")
     print(f"Cold start, fresh interpreter per run, median and min of {repeat} runs (1 warm-up round dropped)")
     print(f"  {METHOD}")
     print(
@@ -148,13 +154,17 @@ def report(floor: Target, handlers: list[Target], repeat: int) -> list[dict[str,
         f" median {floor_median:.1f} ms,"
         f" min {floor.minimum():.1f} ms, {len(floor.modules)} modules imported"
     )
+    print(
+        "Reference, not the target (the floor + APIGatewayRestResolver(enable_validation=True)):"
+        f" median {validating_median:.1f} ms"
+    )
     print()
     width = max([len("handler module"), *(len(h.name) for h in handlers)])
     print(
         f"{'handler module':<{width}}  {'median ms':>9}  {'min ms':>8}  {'ratio vs floor':>14}  {'verdict':<7}"
-        f"  {'import ms':>9}  {'call ms':>8}  {'+modules':>8}  first call"
+        f"  {'vs +validation':>14}  {'import ms':>9}  {'call ms':>8}  {'+modules':>8}  first call"
     )
-    print("-" * (width + 100))
+    print("-" * (width + 116))
     rows: list[dict[str, Any]] = []
     for h in handlers:
         if h.error is not None or not h.runs:
@@ -168,7 +178,8 @@ def report(floor: Target, handlers: list[Target], repeat: int) -> list[dict[str,
         call_ms = h.median("first_call_ms") + h.median("setup_ms")
         print(
             f"{h.name:<{width}}  {median:>9.1f}  {h.minimum():>8.1f}  {ratio:>13.3f}x  {verdict:<7}"
-            f"  {h.median('import_ms'):>9.1f}  {call_ms:>8.1f}  {len(beyond):>8}  {_first_call(h.runs[-1])}"
+            f"  {median / validating_median:>13.3f}x  {h.median('import_ms'):>9.1f}  {call_ms:>8.1f}"
+            f"  {len(beyond):>8}  {_first_call(h.runs[-1])}"
         )
         rows.append(
             {
@@ -179,6 +190,7 @@ def report(floor: Target, handlers: list[Target], repeat: int) -> list[dict[str,
                 "median_ms": round(median, 3),
                 "min_ms": round(h.minimum(), 3),
                 "ratio": round(ratio, 4),
+                "ratio_vs_validating_floor": round(median / validating_median, 4),
                 "verdict": verdict,
                 "import_median_ms": round(h.median("import_ms"), 3),
                 "first_call_median_ms": round(h.median("first_call_ms"), 3),
@@ -230,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     events_dir = OUT_DIR / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
     floor = Target(FLOOR, [FLOOR])
+    validating = Target(VALIDATING_FLOOR, [VALIDATING_FLOOR])
     handlers = []
     for module in modules:
         event_path = events_dir / f"{module.name}.json"
@@ -237,14 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         handlers.append(Target(module.name, ["handler", module.name, str(event_path)], module.event_source))
 
     started = time.monotonic()
-    print(f"Measuring the floor and {len(handlers)} handler modules, {args.repeat} rounds", file=sys.stderr)
+    print(f"Measuring the floors and {len(handlers)} handler modules, {args.repeat} rounds", file=sys.stderr)
     with StubEndpoint() as endpoint:
         env = child_environment(endpoint)
-        measure([floor, *handlers], args.repeat, env)
+        measure([floor, validating, *handlers], args.repeat, env)
         if floor.error is not None:
             print(f"the floor could not be measured: {floor.error}", file=sys.stderr)
             return 1
-        rows = report(floor, handlers, args.repeat)
+        rows = report(floor, validating, handlers, args.repeat)
         over = [(h, row) for h, row in zip(handlers, rows, strict=True) if row.get("verdict") == "OVER"]
         if args.explain:
             explain(over, env)
@@ -268,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             "min_ms": round(floor.minimum(), 3),
             "modules_imported": len(floor.modules),
             "samples_ms": [r["total_ms"] for r in floor.runs],
+        },
+        "validating_floor": {
+            "median_ms": round(validating.median(), 3) if validating.runs else None,
+            "samples_ms": [r["total_ms"] for r in validating.runs],
         },
         "handlers": rows,
         "within_target": within,
