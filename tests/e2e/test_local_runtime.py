@@ -107,7 +107,7 @@ def test_the_tenant_comes_from_the_token_not_the_request(runtime: Api) -> None:
     assert status == 200 and body["tenant"] == "acme"
 
 
-def test_the_health_workflow_runs_its_lambda_task_in_process(runtime: Api) -> None:
+def test_the_health_workflow_runs_its_lambda_task_from_the_code_asset(runtime: Api) -> None:
     # Given the scheduled rule that targets the health state machine
     rules = runtime.call("GET", "/_local/rules")[1]["rules"]
     rule = next(r["rule"] for r in rules if r["rule"].startswith("PlatformHealthSchedule"))
@@ -116,7 +116,7 @@ def test_the_health_workflow_runs_its_lambda_task_in_process(runtime: Api) -> No
     assert status == 200
     execution_arn = body["started"][0]
     sfn = runtime.aws("stepfunctions")
-    # Then the execution succeeds, its Lambda task having run in-process, and health reports the heartbeat
+    # Then the execution succeeds, its Lambda task run by the runtime (no container), and health has the heartbeat
     final = wait_for(
         lambda: (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and d, timeout=60
     )
