@@ -4,6 +4,10 @@ Each entry stores the SHA-256 of (previous hash + canonical JSON of the entry). 
 last sequence number and hash; appends are a transaction conditioned on the head, so concurrent writers
 cannot fork the chain. A changed entry breaks its hash, a deleted one leaves a gap in the sequence or a
 head that points past the last entry: `verify` reports either.
+
+Appends are idempotent: the same fact (request id, actor, action, resource, outcome) appended twice, as a
+retried Lambda invocation does, is recorded once. The transaction also writes a marker keyed by that fact; when
+the marker exists, the append returns the record already in the chain.
 """
 
 from __future__ import annotations
@@ -68,6 +72,13 @@ class AuditLog(Protocol):
     def append(self, entry: AuditEntry) -> AuditRecord: ...
 
 
+def fact_key(entry: AuditEntry) -> str:
+    """The sort key of the marker that makes appending `entry` idempotent (its time is left out: a retry's
+    entry carries a later one)."""
+    fact = "\x1f".join((entry.request_id, entry.actor, entry.action, entry.resource, entry.outcome.value))
+    return "FACT#" + hashlib.sha256(fact.encode()).hexdigest()[:40]
+
+
 def entry_hash(prev_hash: str, seq: int, entry: AuditEntry) -> str:
     """SHA-256 over the previous hash and the canonical JSON of the entry with its sequence number."""
     body = entry.model_dump(mode="json")
@@ -92,8 +103,10 @@ class DynamoAuditLog:
         return self._client
 
     def append(self, entry: AuditEntry) -> AuditRecord:
+        """Chain `entry` onto its tenant's log; a fact already recorded is returned as it was recorded."""
         check_tenant(entry.tenant)
         pk = tenant_key(entry.tenant, "AUDIT")
+        marker = fact_key(entry)
         for _ in range(_MAX_ATTEMPTS):
             head = self.client.get_item(
                 TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": "HEAD"}}, ConsistentRead=True
@@ -108,16 +121,11 @@ class DynamoAuditLog:
                 if head
                 else {"ConditionExpression": "attribute_not_exists(pk)"}
             )
+            new = "attribute_not_exists(pk)"
             try:
                 self.client.transact_write_items(
                     TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": _to_item(pk, record),
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
+                        {"Put": {"TableName": self._table, "Item": _to_item(pk, record), "ConditionExpression": new}},
                         {
                             "Put": {
                                 "TableName": self._table,
@@ -130,12 +138,38 @@ class DynamoAuditLog:
                                 **head_condition,
                             }
                         },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": {"pk": {"S": pk}, "sk": {"S": marker}, "seq": {"N": str(seq)}},
+                                "ConditionExpression": new,
+                            }
+                        },
                     ]
                 )
                 return record
-            except self.client.exceptions.TransactionCanceledException:
+            except self.client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                if len(reasons) == 3 and reasons[2].get("Code") == "ConditionalCheckFailed":
+                    recorded = self._recorded(pk, marker)
+                    if recorded is not None:
+                        return recorded
                 continue  # another writer appended first: re-read the head and chain onto it
         raise DependencyFailure(f"could not append to the audit chain of {entry.tenant} after {_MAX_ATTEMPTS} tries")
+
+    def _recorded(self, pk: str, marker: str) -> AuditRecord | None:
+        """The record a fact marker points to."""
+        found = self.client.get_item(
+            TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": marker}}, ConsistentRead=True
+        ).get("Item")
+        if not found:
+            return None
+        item = self.client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": pk}, "sk": {"S": sequence_key("SEQ", int(found["seq"]["N"]))}},
+            ConsistentRead=True,
+        ).get("Item")
+        return _from_item(item) if item else None
 
     def entries(self, tenant: str, *, after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
         """Up to `limit` records of `tenant` with a sequence number above `after_seq`, oldest first."""

@@ -231,6 +231,7 @@ class RacingClient:
         self._races = races
         self.transactions = 0
         self.cancelled = 0
+        self._raced = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -239,7 +240,11 @@ class RacingClient:
         self.transactions += 1
         if self._races > 0:
             self._races -= 1
-            self._rival.append(self._rival_entry)  # commits between our head read and our transaction
+            # Each race is a different fact (the same one again would be recorded once, not appended).
+            suffix = f"-{self._raced}" if self._raced else ""
+            entry = self._rival_entry.model_copy(update={"request_id": self._rival_entry.request_id + suffix})
+            self._raced += 1
+            self._rival.append(entry)  # commits between our head read and our transaction
         try:
             return self._real.transact_write_items(**kwargs)
         except self._real.exceptions.TransactionCanceledException:
@@ -280,5 +285,37 @@ def test_an_append_that_keeps_losing_gives_up_with_a_dependency_failure(
 
     assert racing.transactions == racing.cancelled == 8
     stored = audit.entries("acme")
-    assert [r.request_id for r in stored] == ["acme-req-100"] * 8  # only the rival's appends, never a fork
+    # only the rival's appends, never a fork
+    assert [r.request_id for r in stored] == ["acme-req-100"] + [f"acme-req-100-{n}" for n in range(1, 8)]
     assert audit.verify("acme").ok
+
+
+def test_the_same_fact_appended_again_is_recorded_once(audit: DynamoAuditLog, ddb: DynamoDBClient) -> None:
+    # Given an entry already in the chain
+    first = audit.append(_entry("acme", 1))
+    audit.append(_entry("acme", 2))
+    # When the same fact is appended again later (a retried invocation: same request, actor, action, resource
+    # and outcome, a later time)
+    again = audit.append(_entry("acme", 1).model_copy(update={"at": T0 + timedelta(hours=1)}))
+    # Then the record already in the chain is returned and nothing is added
+    assert again == first
+    assert [r.seq for r in audit.entries("acme")] == [1, 2]
+    assert audit.verify("acme").ok
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"action": "identity:write"}, {"resource": "identity/other"}, {"outcome": Outcome.DENIED}, {"actor": "x"}],
+    ids=["action", "resource", "outcome", "actor"],
+)
+def test_a_different_fact_under_the_same_request_is_appended(audit: DynamoAuditLog, change: dict[str, Any]) -> None:
+    audit.append(_entry("acme", 1))
+    record = audit.append(_entry("acme", 1).model_copy(update=change))
+    assert record.seq == 2
+    assert audit.verify("acme").entries == 2
+
+
+def test_the_same_fact_in_another_tenant_is_its_own_entry(audit: DynamoAuditLog) -> None:
+    audit.append(_entry("acme", 1))
+    other = audit.append(_entry("acme", 1).model_copy(update={"tenant": "globex"}))
+    assert (other.tenant, other.seq) == ("globex", 1)

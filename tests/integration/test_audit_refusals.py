@@ -143,6 +143,21 @@ def test_refusals_extend_the_existing_gateway_chain(
     assert audit.verify(GATEWAY_TENANT).entries == 3
 
 
+def test_a_retried_batch_adds_no_duplicates(
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+) -> None:
+    # Given a batch whose invocation failed after its first refusal was audited, and is retried by Lambda
+    batch = cloudwatch_logs_event([access_log("401", "rid-1"), access_log("403", "rid-2")])
+    _handle(cloudwatch_logs_event([access_log("401", "rid-1")]), lambda_context)
+    # When the whole batch is handled again
+    _handle(batch, lambda_context)
+    _handle(batch, lambda_context)
+    # Then each refusal is in the chain once
+    audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
+    assert [(r.seq, r.request_id) for r in audit.entries(GATEWAY_TENANT)] == [(1, "rid-1"), (2, "rid-2")]
+    assert audit.verify(GATEWAY_TENANT).ok
+
+
 @pytest.mark.parametrize("path", ["cloudwatch_logs_api_access_refusals.json"])
 def test_the_shared_sample_event_if_present(
     tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext, path: str
