@@ -1,4 +1,6 @@
-"""Runs the template's functions in-process: a worker per function, started on its first invocation."""
+"""Runs the template's functions without containers: each function is a pool of worker processes (its
+execution environments), started on demand as Lambda does, kept warm, and scaled out while invocations overlap
+(up to `MAX_INSTANCES` per function, or the function's reserved concurrency if lower)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from infra.constants import ROOT
 from infra.local.template import FunctionDef
 
 _CTX = multiprocessing.get_context("spawn")
+MAX_INSTANCES = 4
 
 
 class FunctionFailed(RuntimeError):
@@ -36,10 +39,12 @@ class Deployed:
 
 
 class Worker:
+    """One execution environment of a function: a process that imports the handler once and serves
+    invocations one at a time."""
+
     def __init__(self, fn: Deployed, base_env: dict[str, str], log: Any) -> None:
         self.fn = fn
         self._base_env = base_env
-        self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._log = log
@@ -79,21 +84,21 @@ class Worker:
         self.cold_starts += 1
 
     def invoke(self, event: Any, clock_offset: float) -> Any:
-        """Run one invocation; raises FunctionFailed with Lambda's error body when the handler raises."""
-        with self._lock:
-            if self._process is None or not self._process.is_alive():
-                self._start()
-            assert self._conn is not None
-            self.invocations += 1
-            self._conn.send((event, clock_offset))
-            if not self._conn.poll(self.fn.definition.timeout + 5):
-                self.stop()
-                raise FunctionFailed({"errorType": "TimeoutError", "errorMessage": "Task timed out"})
-            try:
-                status, body = self._conn.recv()
-            except EOFError:
-                self._process = None
-                raise FunctionFailed({"errorType": "Runtime.ExitError", "errorMessage": "the worker exited"}) from None
+        """Run one invocation (the caller holds this worker exclusively); raises FunctionFailed with Lambda's
+        error body when the handler raises."""
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        assert self._conn is not None
+        self.invocations += 1
+        self._conn.send((event, clock_offset))
+        if not self._conn.poll(self.fn.definition.timeout + 5):
+            self.stop()
+            raise FunctionFailed({"errorType": "TimeoutError", "errorMessage": "Task timed out"})
+        try:
+            status, body = self._conn.recv()
+        except EOFError:
+            self._process = None
+            raise FunctionFailed({"errorType": "Runtime.ExitError", "errorMessage": "the worker exited"}) from None
         if status != "ok":
             raise FunctionFailed(body)
         return body
@@ -110,11 +115,68 @@ class Worker:
         self._process = self._conn = None
 
 
+class FunctionPool:
+    """The execution environments of one function: an idle one is reused, a new one is started while all are
+    busy and fewer than `limit` exist, otherwise the invocation waits for one to become idle."""
+
+    def __init__(self, fn: Deployed, base_env: dict[str, str], log: Any, limit: int) -> None:
+        self.fn = fn
+        self._base_env = base_env
+        self._log = log
+        self._limit = limit
+        self._workers: list[Worker] = []
+        self._idle: list[Worker] = []
+        self._available = threading.Condition()
+
+    def _acquire(self) -> Worker:
+        with self._available:
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._workers) < self._limit:
+                    worker = Worker(self.fn, self._base_env, self._log)
+                    self._workers.append(worker)
+                    return worker
+                self._available.wait()
+
+    def _release(self, worker: Worker) -> None:
+        with self._available:
+            self._idle.append(worker)
+            self._available.notify()
+
+    def invoke(self, event: Any, clock_offset: float) -> Any:
+        worker = self._acquire()
+        try:
+            return worker.invoke(event, clock_offset)
+        finally:
+            self._release(worker)
+
+    @property
+    def invocations(self) -> int:
+        return sum(w.invocations for w in self._workers)
+
+    @property
+    def cold_starts(self) -> int:
+        return sum(w.cold_starts for w in self._workers)
+
+    @property
+    def instances(self) -> int:
+        return len(self._workers)
+
+    def stop(self) -> None:
+        with self._available:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.stop()
+
+
 class FunctionHost:
     """All functions of the stack, by logical id, physical name and ARN."""
 
     def __init__(self, deployed: list[Deployed], base_env: dict[str, str], clock_offset: Any, log: Any) -> None:
-        self._workers = {fn.definition.logical_id: Worker(fn, base_env, log) for fn in deployed}
+        self._workers = {
+            fn.definition.logical_id: FunctionPool(fn, base_env, log, _instance_limit(fn)) for fn in deployed
+        }
         self._by_name = {fn.name: fn.definition.logical_id for fn in deployed}
         self._by_name.update({fn.arn: fn.definition.logical_id for fn in deployed})
         self._clock_offset = clock_offset
@@ -144,11 +206,19 @@ class FunctionHost:
             return json.dumps(failed.body), True, ""
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {k: {"invocations": w.invocations, "cold_starts": w.cold_starts} for k, w in self._workers.items()}
+        return {
+            k: {"invocations": p.invocations, "cold_starts": p.cold_starts, "instances": p.instances}
+            for k, p in self._workers.items()
+        }
 
     def stop(self) -> None:
         for worker in self._workers.values():
             worker.stop()
+
+
+def _instance_limit(fn: Deployed) -> int:
+    reserved = fn.definition.reserved_concurrency
+    return max(1, min(MAX_INSTANCES, reserved)) if reserved is not None else MAX_INSTANCES
 
 
 def worker_base_environment(endpoint: str, region: str) -> dict[str, str]:

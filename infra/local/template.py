@@ -25,6 +25,7 @@ class FunctionDef:
     timeout: int
     memory: int
     runtime: str
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,9 @@ def _read_functions(assembly: Assembly) -> None:
             timeout=int(props.get("Timeout", 3)),
             memory=int(props.get("MemorySize", 128)),
             runtime=props["Runtime"],
+            reserved_concurrency=(
+                int(props["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in props else None
+            ),
         )
 
 

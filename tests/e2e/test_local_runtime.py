@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.local.functions import MAX_INSTANCES
+from shared.audit import DynamoAuditLog
 from shared.auth import Role
 from tests.e2e.conftest import Api, start_runtime, stop_runtime, wait_for
 
@@ -175,3 +179,27 @@ def test_ctrl_c_stops_the_runtime_and_frees_its_port(cloud_assembly: Path, tmp_p
     assert code == 0, log.read_text()[-2000:]
     with pytest.raises(OSError):
         urllib.request.urlopen(session["base_url"] + "/v1/health", timeout=5)
+
+
+def test_overlapping_requests_scale_out_and_keep_the_audit_chain_whole(runtime: Api) -> None:
+    # Given eight callers of one tenant, released at the same instant
+    roles = ["recruiter", "hiring_manager", "hr_admin", "auditor", "company_admin", "compliance_officer"]
+    callers = [runtime.token("globex", roles[n % len(roles)]) for n in range(8)]
+    start = threading.Barrier(len(callers))
+
+    def call(token: str) -> int:
+        start.wait()
+        return runtime.call("GET", "/v1/me", token)[0]
+
+    # When they call at once
+    with ThreadPoolExecutor(len(callers)) as pool:
+        statuses = list(pool.map(call, callers))
+    # Then every call is answered, by more than one execution environment but no more than the limit
+    assert statuses == [200] * len(callers)
+    stats = runtime.call("GET", "/_local/status")[1]["functions"]
+    me = next(v for k, v in stats.items() if k.startswith("PlatformMe"))
+    assert 2 <= me["instances"] <= MAX_INSTANCES
+    # And the concurrent audit appends chained one after another, without a fork or a gap
+    verification = DynamoAuditLog(runtime.resource("AuditAuditTable"), client=runtime.aws("dynamodb")).verify("globex")
+    assert verification.ok, verification
+    assert verification.entries >= len(callers)
