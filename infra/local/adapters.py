@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _applied = False
@@ -88,6 +90,36 @@ def rule_targets(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> N
             original(clone, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def wait_states_follow(now: Callable[[], datetime]) -> None:
+    """moto's Step Functions `Wait` state sleeps real seconds (and compares a `Timestamp` with naive local time):
+    make it wait on the runtime's clock instead, so moving the clock forward releases waits that are due, as
+    schedules are. It re-checks the clock every quarter second and still ends at once when the execution stops."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    def deadline(function: Any, env: Any) -> datetime:
+        if isinstance(function, Timestamp):  # Timestamp and TimestampPath: an absolute UTC time
+            function.string.eval(env=env)
+            text = env.stack.pop()
+            moment = function._from_timestamp_string(timestamp=text)
+            if moment is None:
+                raise FailureEventException(function._create_failure_event(env, text))
+            return moment.replace(tzinfo=UTC)
+        return now() + timedelta(seconds=function._get_wait_seconds(env=env))
+
+    def _eval_body(self: Any, env: Any) -> None:
+        until = deadline(self, env)
+        while env.is_running():
+            remaining = (until - now()).total_seconds()
+            if remaining <= 0:
+                return
+            if env.program_state_event.wait(min(remaining, 0.25)):
+                time.sleep(0.05)  # the execution was interrupted or stopped: re-check rather than spin
+
+    WaitFunction._eval_body = _eval_body  # type: ignore[method-assign]
 
 
 def apply_static() -> None:

@@ -95,6 +95,7 @@ class LocalRuntime:
         self.functions = self._bind_functions(emulator, assembly)
         adapters.lambda_invoke(self.functions.invoke_from_emulator)
         adapters.rule_targets(self._deliver_rule_target)
+        adapters.wait_states_follow(self.clock.now)
         self._step("registering state machines with the interpreter")
         self.state_machine_arns = register_state_machines(emulator, assembly, self.physical)
         arns = {k: self.functions.deployed(k).arn for k in assembly.functions}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -143,6 +144,45 @@ def test_moving_the_clock_fires_due_schedules_and_moves_the_service_clock(runtim
     assert any(name.startswith("PlatformHealthSchedule") for name in body["fired"])
     after = datetime.fromisoformat(runtime.call("GET", "/v1/health")[1]["now"])
     assert after - before >= timedelta(days=30)
+
+
+def _start_waiting_workflow(runtime: Api, wait: dict[str, Any]) -> str:
+    sfn = runtime.aws("stepfunctions")
+    definition = {
+        "StartAt": "Hold",
+        "States": {"Hold": {"Type": "Wait", **wait, "Next": "Done"}, "Done": {"Type": "Succeed"}},
+    }
+    machine = sfn.create_state_machine(
+        name=f"e2e-wait-{uuid.uuid4().hex[:12]}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/e2e-wait",
+    )["stateMachineArn"]
+    return str(sfn.start_execution(stateMachineArn=machine)["executionArn"])
+
+
+def test_wait_states_follow_the_local_clock(runtime: Api) -> None:
+    # Given two executions waiting: one for an hour, one until a moment two days ahead of the service clock
+    now = datetime.fromisoformat(runtime.call("GET", "/_local/clock")[1]["now"])
+    until = (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    waiting = [
+        _start_waiting_workflow(runtime, {"Seconds": 3600}),
+        _start_waiting_workflow(runtime, {"Timestamp": until}),
+    ]
+    sfn = runtime.aws("stepfunctions")
+
+    def statuses() -> list[str]:
+        return [sfn.describe_execution(executionArn=arn)["status"] for arn in waiting]
+
+    # When a little real time passes, they still wait
+    wait_for(lambda: False, timeout=1.0)
+    assert statuses() == ["RUNNING", "RUNNING"]
+    # When the clock moves past the hour, only the first is released
+    assert runtime.call("POST", "/_local/clock/advance", body={"seconds": 3601})[0] == 200
+    assert wait_for(lambda: statuses()[0] == "SUCCEEDED", timeout=10)
+    assert statuses()[1] == "RUNNING"
+    # When it moves past the timestamp, the second is released too
+    assert runtime.call("POST", "/_local/clock/advance", body={"days": 2})[0] == 200
+    assert wait_for(lambda: statuses() == ["SUCCEEDED", "SUCCEEDED"], timeout=10)
 
 
 def test_bad_clock_moves_are_refused(runtime: Api) -> None:
