@@ -16,6 +16,7 @@ import pytest
 from infra.local.functions import MAX_INSTANCES
 from shared.audit import DynamoAuditLog
 from shared.auth import Role
+from shared.events import DomainEvent, EventBridgePublisher
 from tests.e2e.conftest import Api, start_runtime, stop_runtime, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -243,3 +244,33 @@ def test_overlapping_requests_scale_out_and_keep_the_audit_chain_whole(runtime: 
     verification = DynamoAuditLog(runtime.resource("AuditAuditTable"), client=runtime.aws("dynamodb")).verify("globex")
     assert verification.ok, verification
     assert verification.entries >= len(callers)
+
+
+def test_domain_events_on_the_bus_reach_the_lambda_targets_of_matching_rules(runtime: Api) -> None:
+    # Given a rule on the project's bus that sends one kind of domain event to a function
+    events, functions = runtime.aws("events"), runtime.aws("lambda")
+    bus = runtime.resource("FoundationDomainEventBus")
+    functions_by_id = runtime.call("GET", "/_local/status")[1]["functions"]
+    probe_id = next(k for k in functions_by_id if k.startswith("PlatformHealthProbe"))
+    probe = functions.get_function(FunctionName=runtime.session["resources"][probe_id])["Configuration"]
+    rule = f"e2e-{uuid.uuid4().hex[:12]}"
+    pattern = {"source": ["ats.e2e"], "detail-type": ["ProbeRequested"]}
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "probe", "Arn": probe["FunctionArn"]}])
+
+    def invocations() -> int:
+        stats = runtime.call("GET", "/_local/status")[1]["functions"]
+        return int(next(v for k, v in stats.items() if k.startswith("PlatformHealthProbe"))["invocations"])
+
+    before = invocations()
+    # When the publisher port puts a matching and a non-matching event on the bus
+    EventBridgePublisher(bus, "ats.e2e", client=events).publish(
+        [
+            DomainEvent(detail_type="ProbeRequested", tenant="acme", data={"n": 1}),
+            DomainEvent(detail_type="SomethingElse", tenant="acme", data={"n": 2}),
+        ]
+    )
+    # Then the function runs once, for the matching event only
+    assert wait_for(lambda: invocations() == before + 1, timeout=15)
+    wait_for(lambda: False, timeout=1.0)
+    assert invocations() == before + 1
