@@ -92,6 +92,26 @@ def rule_targets(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> N
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
 
+def sqs_event_sources() -> None:
+    """moto invokes an SQS-mapped function inside `SendMessage`, one message per call, with fixed attributes and
+    no partial-batch responses: keep the mapping (the Lambda API still lists it) but detach it from the queue,
+    so that the runtime's poller (`infra/local/queues.py`) is the one consumer, as Lambda's poller is."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import sqs_backends
+
+    original = LambdaBackend.create_event_source_mapping
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        mapping = original(self, spec)
+        if str(mapping.event_source_arn).startswith("arn:aws:sqs:"):
+            for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+                if queue.queue_arn == mapping.event_source_arn:
+                    queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        return mapping
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
+
 def wait_states_follow(now: Callable[[], datetime]) -> None:
     """moto's Step Functions `Wait` state sleeps real seconds (and compares a `Timestamp` with naive local time):
     make it wait on the runtime's clock instead, so moving the clock forward releases waits that are due, as
@@ -130,4 +150,5 @@ def apply_static() -> None:
     kms_cloudformation_tags()
     event_bus_physical_id()
     event_archive_names()
+    sqs_event_sources()
     _applied = True

@@ -35,6 +35,7 @@ from infra.local.emulator import (
 )
 from infra.local.functions import Deployed, FunctionFailed, FunctionHost, worker_base_environment
 from infra.local.gateway import AccessLog, Gateway
+from infra.local.queues import QueuePoller
 from infra.local.scheduler import LocalClock, ScheduleError, Scheduler
 from infra.local.template import Assembly, ScheduleDef, load
 from infra.local.tokens import LocalUserPool
@@ -62,6 +63,7 @@ class LocalRuntime:
         self.functions: FunctionHost | None = None
         self.gateway: Gateway | None = None
         self.scheduler: Scheduler | None = None
+        self.queues: QueuePoller | None = None
         self.access_log: AccessLog | None = None
         self.pool = LocalUserPool(region=REGION)
         self.physical: dict[str, str] = {}
@@ -109,17 +111,19 @@ class LocalRuntime:
         bound = self.gateway.start(self.port)
         self.base_url = f"http://127.0.0.1:{bound}"
         self.scheduler.start()
+        self.queues = QueuePoller(emulator.client, self.functions.invoke, self.functions.logical_id, REGION, self.say)
+        self.queues.start()
         self._write_session()
 
     def stop(self) -> None:
-        for part in (self.gateway, self.scheduler, self.access_log, self.functions, self.emulator):
+        for part in (self.gateway, self.scheduler, self.queues, self.access_log, self.functions, self.emulator):
             if part is None:
                 continue
             try:
                 part.stop() if not isinstance(part, AccessLog) else part.close()
             except Exception as exc:
                 self.say(f"[local] stopping {type(part).__name__}: {exc}")
-        self.gateway = self.scheduler = self.access_log = self.functions = self.emulator = None
+        self.gateway = self.scheduler = self.queues = self.access_log = self.functions = self.emulator = None
 
     def __enter__(self) -> LocalRuntime:
         return self.start()

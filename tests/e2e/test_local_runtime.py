@@ -274,3 +274,49 @@ def test_domain_events_on_the_bus_reach_the_lambda_targets_of_matching_rules(run
     assert wait_for(lambda: invocations() == before + 1, timeout=15)
     wait_for(lambda: False, timeout=1.0)
     assert invocations() == before + 1
+
+
+def _function_arn(runtime: Api, prefix: str) -> str:
+    logical_id = next(k for k in runtime.call("GET", "/_local/status")[1]["functions"] if k.startswith(prefix))
+    configuration = runtime.aws("lambda").get_function(FunctionName=runtime.session["resources"][logical_id])
+    return str(configuration["Configuration"]["FunctionArn"])
+
+
+def _queue_with_dead_letters(runtime: Api) -> tuple[str, str]:
+    sqs = runtime.aws("sqs")
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
+    queue = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
+    return queue, dlq
+
+
+def _visible(runtime: Api, url: str) -> int:
+    attributes = runtime.aws("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_sqs_mappings_are_polled_in_batches_and_settled_as_lambda_does(runtime: Api) -> None:
+    sqs, functions = runtime.aws("sqs"), runtime.aws("lambda")
+    # Given a queue mapped to a function that handles any event, and one mapped to a function that fails on it
+    handled, handled_dlq = _queue_with_dead_letters(runtime)
+    failing, failing_dlq = _queue_with_dead_letters(runtime)
+    for url, prefix in ((handled, "PlatformHealthProbe"), (failing, "AuditGatewayRefusalAuditor")):
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        functions.create_event_source_mapping(EventSourceArn=arn, FunctionName=_function_arn(runtime, prefix))
+    # When messages arrive on both
+    sqs.send_message_batch(
+        QueueUrl=handled, Entries=[{"Id": str(n), "MessageBody": json.dumps({"n": n})} for n in range(3)]
+    )
+    sqs.send_message(QueueUrl=failing, MessageBody="{}")
+    # Then the handled ones are deleted after the function returned, and nothing reaches their DLQ
+    assert wait_for(lambda: _visible(runtime, handled) == 0, timeout=20)
+    assert _visible(runtime, handled_dlq) == 0
+    # And the failing one is retried after its visibility timeout, then moved to the DLQ by the redrive policy
+    assert wait_for(lambda: _visible(runtime, failing_dlq) == 1, timeout=30)
+    assert _visible(runtime, failing) == 0
