@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -20,6 +21,14 @@ def main() -> int:
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
     parser.add_argument("--session-file", type=Path, default=ROOT / ".local" / "session.json")
     args = parser.parse_args()
+
+    if args.port and not _port_free(args.port):
+        print(
+            f"[local] port {args.port} on 127.0.0.1 is in use (another `make run`?): stop what holds it, "
+            f"or choose another port: PORT={args.port + 1} make run",
+            file=sys.stderr,
+        )
+        return 1
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -55,6 +64,17 @@ def main() -> int:
     runtime.stop()
     print("[local] stopped", flush=True)
     return 0
+
+
+def _port_free(port: int) -> bool:
+    """Checked before the minute-long start-up, so a taken port fails at once and says what to do."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

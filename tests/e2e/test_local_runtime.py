@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 import uuid
@@ -320,3 +323,24 @@ def test_sqs_mappings_are_polled_in_batches_and_settled_as_lambda_does(runtime: 
     # And the failing one is retried after its visibility timeout, then moved to the DLQ by the redrive policy
     assert wait_for(lambda: _visible(runtime, failing_dlq) == 1, timeout=30)
     assert _visible(runtime, failing) == 0
+
+
+def test_a_taken_port_fails_at_once_and_says_what_to_do(cloud_assembly: Path, tmp_path: Path) -> None:
+    # Given something already listening on the port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        # When the runtime is asked to serve on it
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.local", "--port", str(port), "--cdk-out", str(cloud_assembly)]
+            + ["--session-file", str(tmp_path / "session.json")],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    # Then it exits before deploying anything, naming the port and the way out
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "PORT=" in result.stderr
+    assert not (tmp_path / "session.json").exists()
