@@ -74,9 +74,9 @@ def _outcome(result: object) -> tuple[bool, str]:
     return True, "returned"
 
 
-def _setup_the_call_skipped(module: object) -> tuple[list[str], list[str]]:
-    """What a first call that failed early would still have created: the clients named in the project code
-    the handler imported (`shared.aws.client("...")`), and the settings models the handler module holds."""
+def _first_call_setup(module: object) -> tuple[list[str], list[str]]:
+    """What a handler's first call sets up before doing its work: the clients named in the project code it
+    imported (`shared.aws.client("...")`), and the settings models its module holds."""
     import re
 
     services: set[str] = set()
@@ -96,51 +96,48 @@ def _setup_the_call_skipped(module: object) -> tuple[list[str], list[str]]:
 
 
 def handler(module_name: str, event_path: str) -> dict[str, object]:
-    """Import the handler module, then invoke `lambda_handler` once with the sample event."""
+    """Cold initialisation as the issue defines it: import the handler module, then the first call's setup (its
+    clients and settings). Then, measured apart, the first request itself with the sample event."""
     before = set(sys.modules)
     start = time.perf_counter()
     __import__(module_name)
     imported = time.perf_counter()
 
+    module = sys.modules[module_name]
+    services, models = _first_call_setup(module)  # reading the sources is the benchmark's work: not timed
+    setup_start = time.perf_counter()
+    from shared.aws import client
+
+    for service in services:
+        client(service)
+    if models:
+        from shared.settings import load_settings
+
+        for model in models:
+            load_settings(getattr(module, model))
+    setup_end = time.perf_counter()
+
     import json  # every handler has imported it by now (Powertools does)
 
-    module = sys.modules[module_name]
     with open(event_path, encoding="utf-8") as source:
         event = json.load(source)
     called = time.perf_counter()
     try:
-        succeeded, outcome = _outcome(module.lambda_handler(event, _Context()))
+        _, outcome = _outcome(module.lambda_handler(event, _Context()))
     except Exception as exc:  # the sample event did not suit the handler: measured up to where it failed
-        succeeded, outcome = False, f"raised {type(exc).__name__}"
+        outcome = f"raised {type(exc).__name__}"
     returned = time.perf_counter()
 
-    setup_start = setup_end = time.perf_counter()
-    added: list[str] = []
-    if not succeeded:
-        services, models = _setup_the_call_skipped(module)
-        setup_start = time.perf_counter()
-        from shared.aws import client
-
-        for service in services:
-            client(service)
-        if models:
-            from shared.settings import load_settings
-
-            for model in models:
-                load_settings(getattr(module, model))
-        setup_end = time.perf_counter()
-        added = [f"client({s!r})" for s in services] + [f"{m}()" for m in models]
     after = set(sys.modules)
-    aws = sys.modules.get("shared.aws")
-    cache_info = getattr(getattr(aws, "client", None), "cache_info", None)
+    init_ms = round(_ms(start, imported) + _ms(setup_start, setup_end), 3)
     return {
         "import_ms": _ms(start, imported),
-        "first_call_ms": _ms(called, returned),
         "setup_ms": _ms(setup_start, setup_end),
-        "total_ms": round(_ms(start, imported) + _ms(called, returned) + _ms(setup_start, setup_end), 3),
+        "first_call_ms": _ms(called, returned),
+        "total_ms": init_ms,
+        "with_request_ms": round(init_ms + _ms(called, returned), 3),
         "outcome": outcome,
-        "setup_added": added,
-        "clients": cache_info().currsize if cache_info else 0,
+        "setup": [f"client({s!r})" for s in services] + [f"{m}()" for m in models],
         "modules": sorted(after - before),
     }
 

@@ -3,8 +3,10 @@ the request context (principal, request id) and the OpenAPI fragments every rout
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -33,6 +35,7 @@ class ErrorBody(Model):
 
 _DESCRIPTIONS = {
     400: "Bad request",
+    422: "The request does not match the documented schema; `details` names each problem",
     401: "Missing, malformed, expired or wrongly signed token",
     403: "The caller's roles do not allow this",
     404: "Not found",
@@ -69,9 +72,40 @@ def _error_response(
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+RouteT = TypeVar("RouteT", bound=Callable[..., Any])
+_ROUTE = inspect.signature(APIGatewayRestResolver.route)
+
+
+class ApiResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver, validating each route that takes input.
+
+    A route function with parameters (body, query, path or header values) is validated by Powertools, and its
+    422 is documented with the project's error body. A route without parameters has nothing to validate: it
+    returns a pydantic model, valid by construction, so it is served without Powertools' validation machinery,
+    which would otherwise be imported on every cold start (~50 ms, see docs/decisions.md). A route may still
+    say `enable_validation=` itself.
+    """
+
+    def route(self, *args: Any, **kwargs: Any) -> Callable[[RouteT], RouteT]:
+        bound = _ROUTE.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+        register = super().route
+
+        def decorate(func: RouteT) -> RouteT:
+            options = dict(arguments)
+            if options["enable_validation"] is None:
+                options["enable_validation"] = bool(inspect.signature(func).parameters)
+            if options["enable_validation"]:
+                options["responses"] = {**error_responses(422), **(options["responses"] or {})}
+            return register(**options)(func)
+
+        return decorate
+
+
 def build_resolver() -> APIGatewayRestResolver:
-    """A REST resolver with validation on and the one mapping of errors to HTTP responses."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    """The REST resolver every API function uses, with the one mapping of errors to HTTP responses."""
+    app = ApiResolver()
 
     def request_id() -> str | None:
         return app.current_event.request_context.request_id

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +253,48 @@ def test_ok_response_documents_the_model() -> None:
     assert ok_response(ErrorDetail, "A thing") == {
         200: {"description": "A thing", "content": {"application/json": {"model": ErrorDetail}}}
     }
+
+
+def test_routes_that_take_input_document_their_422_and_others_do_not(app: APIGatewayRestResolver) -> None:
+    paths = app.get_openapi_schema().paths or {}
+
+    things = paths["/v1/things"].post
+    whoami = paths["/v1/whoami"].get
+    assert things is not None and whoami is not None
+    assert 422 in (things.responses or {})
+    assert 422 not in (whoami.responses or {})
+
+
+_COLD_ROUTE = """
+import json, sys
+from shared.http import build_resolver
+app = build_resolver()
+
+@app.get("/v1/plain")
+def plain() -> dict:
+    return {"ok": True}
+
+event = json.load(open(sys.argv[1]))
+event["path"] = event["resource"] = "/v1/plain"
+class Context:
+    function_name = "t"; memory_limit_in_mb = 128; aws_request_id = "r"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:t"
+response = app.resolve(event, Context())
+loaded = "aws_lambda_powertools.event_handler.middlewares.openapi_validation" in sys.modules
+print(json.dumps([response["statusCode"], json.loads(response["body"]), loaded]))
+"""
+
+
+def test_a_route_without_input_is_served_without_loading_powertools_validation() -> None:
+    # A fresh interpreter, as a cold start: the validation machinery (~50 ms) is never imported for it.
+    result = subprocess.run(
+        [sys.executable, "-c", _COLD_ROUTE, str(EVENTS / "apigw_get_health.json")],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "unit"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [200, {"ok": True}, False]
