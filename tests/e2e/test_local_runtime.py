@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
@@ -68,7 +69,7 @@ def test_me_returns_the_verified_tenant_and_roles_and_is_audited(runtime: Api, t
     assert entries[-1]["actor"] == body["subject"]
 
 
-@pytest.mark.parametrize("case", ["no token", "tampered signature", "expired", "garbage"])
+@pytest.mark.parametrize("case", ["no token", "tampered signature", "tenant claim swapped", "expired", "garbage"])
 def test_refused_tokens_get_401_and_an_audit_entry(runtime: Api, case: str) -> None:
     # Given
     token = runtime.token("acme", "recruiter")
@@ -77,6 +78,12 @@ def test_refused_tokens_get_401_and_an_audit_entry(runtime: Api, case: str) -> N
     elif case == "tampered signature":
         head, payload, signature = token.split(".")
         token = ".".join([head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]])
+    elif case == "tenant claim swapped":  # the signature is acme's; the claims now say globex
+        head, payload, signature = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["custom:tenant"] = "globex"
+        forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        token = ".".join([head, forged, signature])
     elif case == "expired":
         token = runtime.call(
             "POST", "/_local/tokens", body={"tenant": "acme", "roles": ["recruiter"], "lifetime_seconds": -60}
