@@ -12,6 +12,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -29,6 +30,7 @@ PLATFORM_TABLE = "it-platform"
 EVENT_BUS = "it-bus"
 SERVICE_VERSION = "9.9.9-it"
 METRICS_NAMESPACE = "AtsComplianceIT"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 # What infra/constructs/foundation.py gives every function, plus each function's own variables.
 FUNCTION_ENV = {
@@ -230,3 +232,9 @@ def cloudwatch_logs_event(messages: list[str], *, log_group: str = "/aws/apigate
     }
     data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
     return {"awslogs": {"data": data}}
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """A sample event from `events/`, as the tests and the docs share them."""
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event

@@ -4,14 +4,13 @@ become DENIED audit entries under the `_gateway` pseudo-tenant (infra/constructs
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from shared.audit import DynamoAuditLog, Outcome
 from shared.keys import GATEWAY_TENANT
-from tests.integration.conftest import AUDIT_TABLE, FakeLambdaContext, cloudwatch_logs_event
+from tests.integration.conftest import AUDIT_TABLE, FakeLambdaContext, cloudwatch_logs_event, sample_event
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -159,14 +158,11 @@ def test_a_retried_batch_adds_no_duplicates(
 
 
 @pytest.mark.parametrize("path", ["cloudwatch_logs_api_access_refusals.json"])
-def test_the_shared_sample_event_if_present(
+def test_the_shared_sample_event(
     tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext, path: str
 ) -> None:
-    """The sample in events/ (written separately) parses and audits only gateway refusals."""
-    sample = Path(__file__).resolve().parents[2] / "events" / path
-    if not sample.exists():
-        pytest.skip(f"events/{path} is not there")
-    decoded = json.loads(sample.with_name(path.replace(".json", ".decoded.json")).read_text())
+    """The sample in events/ parses and audits only gateway refusals."""
+    decoded = sample_event(path.replace(".json", ".decoded.json"))
     lines = [json.loads(e["message"]) for e in decoded["logEvents"]]
     expected = [
         line["requestId"]
@@ -174,7 +170,7 @@ def test_the_shared_sample_event_if_present(
         if str(line["status"]) in ("401", "403") and line["integrationStatus"] in ("-", "")
     ]
 
-    result = _handle(json.loads(sample.read_text()), lambda_context)
+    result = _handle(sample_event(path), lambda_context)
 
     records = DynamoAuditLog(AUDIT_TABLE, client=ddb).entries(GATEWAY_TENANT)
     assert result == {"audited": len(expected), "skipped": len(lines) - len(expected)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import platform
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +19,7 @@ from tests.integration.conftest import (
     FakeLambdaContext,
     RestEventFactory,
     claims,
+    sample_event,
 )
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 
@@ -281,25 +280,17 @@ def test_me_without_its_audit_table_setting_is_a_configuration_error(
     assert "AUDIT_TABLE_NAME" in error["message"]
 
 
-# ---------------------------------------------------------------- the shared sample events, when present
-
-
-def _sample(name: str) -> dict[str, Any]:
-    path = EVENTS / name
-    if not path.exists():
-        pytest.skip(f"events/{name} is not there")
-    event: dict[str, Any] = json.loads(path.read_text())
-    return event
+# ---------------------------------------------------------------- the shared sample events
 
 
 def test_the_sample_health_event(tables: dict[str, str], lambda_context: FakeLambdaContext) -> None:
-    response = _health(_sample("apigw_get_health.json"), lambda_context)
+    response = _health(sample_event("apigw_get_health.json"), lambda_context)
     assert response["statusCode"] == 200
     assert _body(response)["status"] == "ok"
 
 
 def test_the_sample_me_event(tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext) -> None:
-    event = _sample("apigw_get_me.json")
+    event = sample_event("apigw_get_me.json")
     token = event["requestContext"]["authorizer"]["claims"]
 
     response = _me(event, lambda_context)
