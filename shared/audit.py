@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 _MAX_ATTEMPTS = 8
+_ABSENT = "attribute_not_exists(pk)"  # the item must not exist yet
 
 
 class Outcome(StrEnum):
@@ -119,13 +120,18 @@ class DynamoAuditLog:
             head_condition: Any = (
                 {"ConditionExpression": "seq = :last", "ExpressionAttributeValues": {":last": {"N": str(last_seq)}}}
                 if head
-                else {"ConditionExpression": "attribute_not_exists(pk)"}
+                else {"ConditionExpression": _ABSENT}
             )
-            new = "attribute_not_exists(pk)"
             try:
                 self.client.transact_write_items(
                     TransactItems=[
-                        {"Put": {"TableName": self._table, "Item": _to_item(pk, record), "ConditionExpression": new}},
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": _to_item(pk, record),
+                                "ConditionExpression": _ABSENT,
+                            }
+                        },
                         {
                             "Put": {
                                 "TableName": self._table,
@@ -142,7 +148,7 @@ class DynamoAuditLog:
                             "Put": {
                                 "TableName": self._table,
                                 "Item": {"pk": {"S": pk}, "sk": {"S": marker}, "seq": {"N": str(seq)}},
-                                "ConditionExpression": new,
+                                "ConditionExpression": _ABSENT,
                             }
                         },
                     ]

@@ -274,6 +274,7 @@ class LocalRuntime:
             return 200, {
                 "emulator_endpoint": self.emulator.endpoint if self.emulator else None,
                 "functions": self.functions.stats() if self.functions else {},
+                "queue_batches_delivered": self.queues.batches if self.queues else 0,
                 "state_machines": self.state_machine_arns,
             }
 

@@ -326,6 +326,7 @@ def test_sqs_mappings_are_polled_in_batches_and_settled_as_lambda_does(runtime: 
     sqs.send_message(QueueUrl=failing, MessageBody="{}")
     # Then the handled ones are deleted after the function returned, and nothing reaches their DLQ
     assert wait_for(lambda: _visible(runtime, handled) == 0, timeout=20)
+    assert runtime.call("GET", "/_local/status")[1]["queue_batches_delivered"] >= 1
     assert _visible(runtime, handled_dlq) == 0
     # And the failing one is retried after its visibility timeout, then moved to the DLQ by the redrive policy
     assert wait_for(lambda: _visible(runtime, failing_dlq) == 1, timeout=30)
