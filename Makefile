@@ -27,6 +27,7 @@ lint: dev
 	$(VENV_PY) -m ruff check functions shared infra tests benchmarks
 	$(VENV_PY) -m ruff format --check functions shared infra tests benchmarks
 	$(VENV_PY) -m mypy functions shared infra tests benchmarks
+	.venv/bin/lint-imports
 
 format: dev
 	$(VENV_PY) -m ruff check --fix functions shared infra tests benchmarks

@@ -34,9 +34,9 @@ class HandlerModule:
 
 
 def discover(root: Path) -> list[HandlerModule]:
-    """Every handler module under `root`, sorted by name."""
+    """Every handler module under `root`, sorted by name, then the pattern handlers of `benchmarks/patterns/`."""
     found = []
-    for path in sorted(root.glob("functions/*/handlers/*.py")):
+    for path in [*sorted(root.glob("functions/*/handlers/*.py")), *sorted(root.glob("benchmarks/patterns/*.py"))]:
         if path.name == "__init__.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -64,7 +64,8 @@ def _defines_lambda_handler(tree: ast.Module) -> bool:
 
 
 def _sample_event(root: Path, path: Path, tree: ast.Module) -> tuple[dict[str, Any], str]:
-    own = root / "events" / f"{path.stem}.json"
+    named = _module_string(tree, "SAMPLE_EVENT")
+    own = root / "events" / (named or f"{path.stem}.json")
     if own.is_file():
         return json.loads(own.read_text(encoding="utf-8")), f"events/{own.name}"
     route = _first_route(tree)
@@ -76,6 +77,15 @@ def _sample_event(root: Path, path: Path, tree: ast.Module) -> tuple[dict[str, A
         if synthesise is not None:
             return synthesise(), data_class
     return {}, "{}"
+
+
+def _module_string(tree: ast.Module, name: str) -> str | None:
+    """A module-level string constant, read without importing the module."""
+    for node in tree.body:
+        named = isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        if named and isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            return str(node.value.value)
+    return None
 
 
 def _first_route(tree: ast.Module) -> tuple[str, str] | None:

@@ -39,6 +39,7 @@ from benchmarks import _importtime
 from benchmarks._cold_child import RESULT_MARKER
 from benchmarks._handlers import HandlerModule, discover
 from benchmarks._stub_endpoint import StubEndpoint
+from benchmarks.results import Figure, record
 
 TARGET_RATIO = 1.15
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +96,11 @@ def child_environment(endpoint: str) -> dict[str, str]:
             "SERVICE_VERSION": "0.0.0-bench",
             "AUDIT_TABLE_NAME": "bench-audit",
             "PLATFORM_TABLE_NAME": "bench-platform",
+            "HEALTH_STALE_AFTER_SECONDS": "900",
             "EVENT_BUS_NAME": "bench-bus",
+            "RETENTION_TABLE_NAME": "bench-retention",
+            "TENANT_SECRET_PREFIX": "bench/tenants/",
+            "WEBHOOK_QUEUE_URL": f"{endpoint}/123456789012/bench-webhooks",
         }
     )
     return env  # PYTHONDONTWRITEBYTECODE is left unset: Lambda packages ship their .pyc files
@@ -218,6 +223,21 @@ def report(floor: Target, validating: Target, handlers: list[Target], repeat: in
     return rows
 
 
+def figures(floor: Target, rows: list[dict[str, Any]]) -> list[Figure]:
+    """The figures for results.json: the verdict ratio of every handler (target TARGET_RATIO), the ratio with the
+    first request beside it, and the floor itself. A handler that could not be measured has no value."""
+    out = [Figure("cold_start.floor.median_ms", round(floor.median(), 1), "ms")]
+    for row in rows:
+        short = row["module"].removeprefix("functions.").replace(".handlers.", ".").replace("benchmarks.", "")
+        out.append(Figure(f"cold_start.{short}.init_vs_floor", row.get("ratio"), "x floor", target=TARGET_RATIO))
+        out.append(
+            Figure(
+                f"cold_start.{short}.init_and_first_request_vs_floor", row.get("ratio_with_first_request"), "x floor"
+            )
+        )
+    return out
+
+
 def explain(over: list[tuple[Target, dict[str, Any]]], env: dict[str, str]) -> None:
     """For each handler over target, one `-X importtime` run: what it imports that the floor does not."""
     for target, row in over:
@@ -304,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = OUT_DIR / "cold_start.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"Results: {out.relative_to(ROOT)}")
+    summary = record(figures(floor, rows))
+    print(f"Results: {out.relative_to(ROOT)} (details), {summary.relative_to(ROOT)} (every figure with its target)")
     return 1 if unmeasured else 0
 
 

@@ -44,7 +44,8 @@ def layer_requirements() -> str:
     """The runtime dependencies (the project's `dependencies`, no groups) at the exact versions of uv.lock."""
     return _run(
         [_uv(), "export", "--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes", "--quiet"]
-        + ["--format", "requirements-txt"]
+        # The CDK CLI sets FORCE_COLOR for its child: without this, uv writes ANSI codes into the requirements.
+        + ["--format", "requirements-txt", "--color", "never"]
     )
 
 
@@ -52,20 +53,33 @@ def build_layer(architecture: str) -> Path:
     """A directory with `python/` holding the runtime dependencies for `architecture`, built once per lock."""
     requirements = layer_requirements()
     digest = hashlib.sha256(f"{architecture}|{LAMBDA_PYTHON_VERSION}|{requirements}".encode()).hexdigest()[:16]
-    target = BUILD_DIR / "layer" / digest
+    root = BUILD_DIR / "layer"
+    target = root / digest
     if (target / ".complete").exists():
         return target
-    for stale in target.parent.glob("*") if target.parent.exists() else ():
-        shutil.rmtree(stale, ignore_errors=True)  # one layer build kept: the one for the current lock
-    (target / "python").mkdir(parents=True)
-    req_file = target / "requirements.txt"
-    req_file.write_text(requirements)
-    _run(
-        [_uv(), "pip", "install", "--quiet", "--no-compile", "--only-binary", ":all:"]
-        + ["--python-platform", _PLATFORMS[architecture], "--python-version", LAMBDA_PYTHON_VERSION]
-        + ["--target", str(target / "python"), "-r", str(req_file)]
-    )
-    (target / ".complete").write_text(digest)
+    # Built in a private directory, then renamed: synths running at the same time (tests, `make run`, the CDK
+    # CLI) never see, or delete, each other's half-built layer.
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        (staging / "python").mkdir()
+        req_file = staging / "requirements.txt"
+        req_file.write_text(requirements)
+        _run(
+            [_uv(), "pip", "install", "--quiet", "--no-compile", "--only-binary", ":all:"]
+            + ["--python-platform", _PLATFORMS[architecture], "--python-version", LAMBDA_PYTHON_VERSION]
+            + ["--target", str(staging / "python"), "-r", str(req_file)]
+        )
+        (staging / ".complete").write_text(digest)
+        if (target / ".complete").exists():
+            return target  # another synth finished the same layer first
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for stale in root.iterdir():
+        if stale.name != target.name and not stale.name.startswith(".staging-"):
+            shutil.rmtree(stale, ignore_errors=True)  # one layer build kept: the one for the current lock
     return target
 
 

@@ -10,21 +10,52 @@ CODE_PACKAGES = ("shared", "functions")
 
 SERVICE_NAME = "ats-compliance"
 METRICS_NAMESPACE = "AtsCompliance"
-STAGE = "prod"
-API_STAGE_NAME = "prod"
+API_STAGE_NAME = "prod"  # the API Gateway stage in the URL path; the deployment stage is in the stack name
 
-LAMBDA_PYTHON_VERSION = "3.14"
+# Deployment stages (`cdk synth -c stage=dev|prod`): dev is removable, prod retains and locks.
+STAGES = ("dev", "prod")
+DEFAULT_STAGE = "dev"
+DEV_AUDIT_OBJECT_LOCK_DAYS = 1
+DEV_KEY_PENDING_WINDOW_DAYS = 7
+
+LAMBDA_PYTHON_VERSION = "3.13"  # the layer's wheels; the runtime is lambda_.Runtime.PYTHON_3_13 (foundation.py)
 LAMBDA_MEMORY_MB = 512
 LAMBDA_TIMEOUT_SECONDS = 15
 WORKFLOW_TASK_TIMEOUT_SECONDS = 60
-LOG_RETENTION_DAYS = 90
-AUDIT_LOG_RETENTION_DAYS = 400
+WORKFLOW_TIMEOUT_MINUTES = 5
+
+# Event consumers: EventBridge rule -> SQS -> Lambda (batch, partial failures), DLQ after a few receives.
+CONSUMER_BATCH_SIZE = 10
+CONSUMER_MAX_RECEIVES = 3
+CONSUMER_BATCH_WINDOW_SECONDS = 1
+QUEUE_RETENTION_DAYS = 4
+DEAD_LETTER_RETENTION_DAYS = 14
+RULE_TARGET_RETRIES = 2
 
 API_THROTTLE_RATE = 200
 API_THROTTLE_BURST = 400
 WAF_RATE_LIMIT_PER_5_MIN = 2000
+# Providers deliver in bursts (a batch of delivery events, a retry storm after their outage), from few addresses.
+WAF_WEBHOOK_RATE_LIMIT_PER_5_MIN = 20000
+WEBHOOK_PATH_PREFIX = "/v1/webhooks/"
+
+# OAuth 2.0: the descriptions of the scopes of `shared.auth.Scope` (resource server `shared.auth.RESOURCE_SERVER`);
+# the API construct refuses to synthesise if the two lists differ.
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "identity.read": "Read the calling client's identity",
+    "messages.read": "Read candidate message records",
+    "messages.write": "Record candidate messages and delivery events",
+    "retention.read": "Read retention policies and fingerprints",
+    "retention.write": "Change retention policies, request erasure",
+    "failures.write": "Report recruitment workflow failures",
+    "assets.write": "Record assets issued to hires",
+    "audit.read": "Read the audit trail and exports",
+}
+TOKEN_VALIDITY_HOURS = 1
 
 HEALTH_WORKFLOW_SCHEDULE_MINUTES = 5
+# GET /v1/health says "degraded" when the last heartbeat is older than this many schedule periods.
+HEALTH_STALE_AFTER_PERIODS = 3
 EVENT_ARCHIVE_DAYS = 365
 
 ARCHIVE_TO_INFREQUENT_ACCESS_DAYS = 30

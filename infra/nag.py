@@ -1,4 +1,9 @@
-"""cdk-nag acknowledgments: each with the specific reason it does not apply or is accepted."""
+"""cdk-nag acknowledgments. `acknowledge` is the one way to accept a finding, always with its specific reason.
+
+The construct helpers (infra/constructs/) acknowledge the findings of what they build, on the resource they
+build, so no entry here names a CDK-hashed logical id. What stays here is stack-wide: policies that CDK itself
+writes for any construct that traces or delivers logs, and API Gateway's account-level logging role.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,26 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
 
-def _ack(construct: IConstruct, rule: str, reason: str) -> None:
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """Accept the AwsSolutions finding `rule` (e.g. "AwsSolutions-SQS3") on `construct`, for `reason`."""
     Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
 
 
 def acknowledge_findings(stack: Stack) -> None:
-    """Walk the stack once and acknowledge the findings that are by design, each for a stated reason."""
+    """Walk the stack once and acknowledge the stack-wide findings that are by design, each for a stated reason."""
     for node in stack.node.find_all():
         path = node.node.path
         if path.endswith("/DefaultPolicy") or path.endswith("/DefaultPolicy/Resource"):
-            _ack(
+            acknowledge(
                 node,
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray PutTraceSegments/PutTelemetryRecords and the state machine's log-delivery actions "
                 "do not support resource-level permissions",
             )
-        if path.endswith("HealthWorkflow/Role/DefaultPolicy/Resource"):
-            _ack(
-                node,
-                "AwsSolutions-IAM5[Resource::<PlatformHealthProbe75E06634.Arn>:*]",
-                "LambdaInvoke grants the probe function and its versions/aliases (ARN:*), nothing else",
-            )
-        if path.endswith("HealthScheduleDeadLetters/Resource") or path.endswith("DeadLetters/Resource"):
-            _ack(node, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue (of a rule target or function)")
         if path.endswith("CloudWatchRole/Resource"):
-            _ack(
+            acknowledge(
                 node,
                 "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                 "AmazonAPIGatewayPushToCloudWatchLogs]",
-                "API Gateway's account-level logging role needs exactly this AWS-maintained policy",
+                "API Gateway's account-level logging role needs exactly this AWS-managed policy",
             )
-        if path.endswith("/v1/health/GET/Resource"):
-            _ack(node, "AwsSolutions-APIG4", "GET /v1/health is deliberately public: load balancers and uptime checks")
-            _ack(node, "AwsSolutions-COG4", "GET /v1/health is deliberately public: no user pool authorizer")

@@ -1,11 +1,15 @@
-"""Field-level envelope encryption with KMS data keys (AES-256-GCM) and keyed HMAC with versioned tenant keys.
+"""Field-level envelope encryption with KMS data keys (AES-256-GCM), and keyed HMAC digests with versioned
+tenant keys.
 
-Encrypted fields are self-describing strings, `enc:v1:<wrapped data key>:<nonce>:<ciphertext>` (base64url
-parts), bound to their tenant and purpose through the KMS encryption context and the GCM associated data,
-so a value copied into another tenant's record does not decrypt.
+Encrypted fields are self-describing strings, `enc:v2:<wrapped data key>:<nonce>:<ciphertext>` (base64url
+parts). The data key is wrapped under the KMS encryption context {tenant, purpose}; the AES-GCM associated data
+binds tenant, purpose, record and field, so a value copied into another tenant's record, another record of the
+same tenant, or another field of the same record does not decrypt. `enc:v1:` values (no record binding) are
+refused: accepting them would let a value moved between records decrypt unnoticed (see docs/decisions.md).
 
-HMAC keys live in Secrets Manager, one secret per tenant, `{"current": "2", "keys": {"1": "<b64>", ...}}`.
-Digests carry their key version (`h2:<hex>`), so keys rotate without losing the ability to match old data.
+HMAC keys are the tenant secret of kind `hmac` (`shared.secrets`). A digest is
+`h<version>:<hex HMAC-SHA256 of (length-prefixed kind, value)>`: the kind (`email`, `phone`, ...) separates the
+domains, so an email's digest never equals a phone's, and the version lets keys rotate without losing matches.
 """
 
 from __future__ import annotations
@@ -13,22 +17,37 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
+import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from shared.errors import BadRequest, ConfigurationError
 from shared.keys import check_tenant
+from shared.secrets import new_keyring
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-_PREFIX = "enc:v1:"
-_NOT_THIS_TENANT = "encrypted field does not belong to this tenant and purpose"
+    from shared.secrets import TenantSecrets
+
+_PREFIX = "enc:v2:"
+_RETIRED_PREFIXES = ("enc:v1:",)
+_NOT_THIS_FIELD = "encrypted field does not belong to this tenant, purpose, record and field"
 _DATA_KEY_TTL_SECONDS = 300
 _DATA_KEY_MAX_USES = 1000
+_CACHE_SIZE = 256
+_MAX_RECORD = 512
+_MAX_FIELD = 128
+
+HMAC_SECRET_KIND = "hmac"
+MIN_HMAC_KEY_BYTES = 32
+_DIGEST_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def _b64e(raw: bytes) -> str:
@@ -39,14 +58,62 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _framed(*parts: str) -> bytes:
+    """Length-prefixed concatenation: no choice of parts can produce another choice's bytes."""
+    out = bytearray()
+    for part in parts:
+        raw = part.encode()
+        out += len(raw).to_bytes(4, "big") + raw
+    return bytes(out)
+
+
+class _TtlLru(Generic[K, V]):
+    """A small LRU map whose entries also expire `ttl` seconds after they were stored."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._items: OrderedDict[K, tuple[V, float]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is None:
+            return None
+        if time.monotonic() - found[1] >= self._ttl:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return found[0]
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = (value, time.monotonic())
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(slots=True)
+class _DataKey:
+    plain: bytes = field(repr=False)
+    wrapped: bytes
+    uses: int = 1
+
+
 class FieldCipher:
-    """Encrypts and decrypts single fields under data keys from one KMS key, caching keys briefly."""
+    """Encrypts and decrypts single fields under data keys from one KMS key, caching data keys briefly.
+
+    Encryption reuses a data key per (tenant, purpose) for at most 5 minutes and 1000 values; decryption caches
+    unwrapped keys per (wrapped key, tenant, purpose) for 5 minutes. Both caches hold at most 256 keys.
+    """
 
     def __init__(self, key_id: str, client: KMSClient | None = None) -> None:
         self._key_id = key_id
         self._client = client
-        self._encrypt_keys: dict[tuple[str, str], tuple[bytes, bytes, float, int]] = {}
-        self._decrypt_keys: dict[bytes, bytes] = {}
+        self._encrypt_keys: _TtlLru[tuple[str, str], _DataKey] = _TtlLru(_CACHE_SIZE, _DATA_KEY_TTL_SECONDS)
+        self._decrypt_keys: _TtlLru[tuple[bytes, str, str], bytes] = _TtlLru(_CACHE_SIZE, _DATA_KEY_TTL_SECONDS)
 
     @property
     def client(self) -> KMSClient:
@@ -58,38 +125,41 @@ class FieldCipher:
 
     def _data_key(self, tenant: str, purpose: str) -> tuple[bytes, bytes]:
         cached = self._encrypt_keys.get((tenant, purpose))
-        if cached and time.monotonic() - cached[2] < _DATA_KEY_TTL_SECONDS and cached[3] < _DATA_KEY_MAX_USES:
-            self._encrypt_keys[(tenant, purpose)] = (cached[0], cached[1], cached[2], cached[3] + 1)
-            return cached[0], cached[1]
+        if cached is not None and cached.uses < _DATA_KEY_MAX_USES:
+            cached.uses += 1
+            return cached.plain, cached.wrapped
         response = self.client.generate_data_key(
             KeyId=self._key_id, KeySpec="AES_256", EncryptionContext={"tenant": tenant, "purpose": purpose}
         )
         plain, wrapped = response["Plaintext"], response["CiphertextBlob"]
-        self._encrypt_keys[(tenant, purpose)] = (plain, wrapped, time.monotonic(), 1)
+        self._encrypt_keys.put((tenant, purpose), _DataKey(plain, wrapped))
         return plain, wrapped
 
-    def encrypt(self, tenant: str, purpose: str, plaintext: str) -> str:
-        """Encrypt `plaintext` for `tenant`; `purpose` (e.g. "message-body") is bound into the ciphertext."""
+    def encrypt(self, tenant: str, purpose: str, plaintext: str, *, record: str, field: str) -> str:
+        """Encrypt `plaintext` as `field` of `record` (e.g. the record's key) for `tenant` and `purpose`."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        check_tenant(tenant)
+        aad = _associated_data(tenant, purpose, record, field)
         key, wrapped = self._data_key(tenant, purpose)
         nonce = os.urandom(12)
-        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), f"{tenant}|{purpose}".encode())
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), aad)
         return _PREFIX + ":".join(_b64e(part) for part in (wrapped, nonce, sealed))
 
-    def decrypt(self, tenant: str, purpose: str, value: str) -> str:
-        """Decrypt a value made by `encrypt` for the same tenant and purpose; BadRequest if it is not one."""
+    def decrypt(self, tenant: str, purpose: str, value: str, *, record: str, field: str) -> str:
+        """Decrypt a value that `encrypt` made for the same tenant, purpose, record and field; BadRequest if not."""
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+        aad = _associated_data(tenant, purpose, record, field)
+        if value.startswith(_RETIRED_PREFIXES):
+            raise BadRequest("encrypted field format is retired: it is not bound to its record")
         if not value.startswith(_PREFIX):
             raise BadRequest("value is not an encrypted field")
         try:
             wrapped, nonce, sealed = (_b64d(part) for part in value[len(_PREFIX) :].split(":"))
         except ValueError:
             raise BadRequest("encrypted field is malformed") from None
-        key = self._decrypt_keys.get(wrapped)
+        key = self._decrypt_keys.get((wrapped, tenant, purpose))
         if key is None:
             try:
                 key = self.client.decrypt(
@@ -99,56 +169,54 @@ class FieldCipher:
                 )["Plaintext"]
             except self.client.exceptions.InvalidCiphertextException:
                 # The data key was wrapped for another tenant or purpose (KMS checks the encryption context).
-                raise BadRequest(_NOT_THIS_TENANT) from None
-            self._decrypt_keys[wrapped] = key
+                raise BadRequest(_NOT_THIS_FIELD) from None
+            self._decrypt_keys.put((wrapped, tenant, purpose), key)
         try:
-            return AESGCM(key).decrypt(nonce, sealed, f"{tenant}|{purpose}".encode()).decode()
+            return AESGCM(key).decrypt(nonce, sealed, aad).decode()
         except InvalidTag:
-            raise BadRequest(_NOT_THIS_TENANT) from None
+            raise BadRequest(_NOT_THIS_FIELD) from None
         except ValueError:  # a nonce of the wrong length: not something `encrypt` made
             raise BadRequest("encrypted field is malformed") from None
 
 
+def _associated_data(tenant: str, purpose: str, record: str, field: str) -> bytes:
+    check_tenant(tenant)
+    if not purpose or not record or not field or len(record) > _MAX_RECORD or len(field) > _MAX_FIELD:
+        raise BadRequest("an encrypted field needs a purpose, a record (<= 512 chars) and a field (<= 128 chars)")
+    return _framed("ats-field-v2", tenant, purpose, record, field)
+
+
 class TenantKeys:
-    """Versioned HMAC keys per tenant, read from Secrets Manager through Powertools parameters (cached)."""
+    """Keyed, versioned, domain-separated digests under each tenant's HMAC keys (tenant secret kind `hmac`)."""
 
-    def __init__(self, secret_prefix: str, fetch: Callable[[str], Any] | None = None, max_age: int = 300) -> None:
-        self._prefix = secret_prefix
-        self._fetch = fetch
-        self._max_age = max_age
+    def __init__(self, secrets: TenantSecrets) -> None:
+        self._secrets = secrets
 
-    def _load(self, tenant: str) -> tuple[str, dict[str, bytes]]:
-        name = f"{self._prefix}{check_tenant(tenant)}"
-        if self._fetch is not None:
-            raw = self._fetch(name)
-        else:
-            from aws_lambda_powertools.utilities import parameters
+    def digest(self, tenant: str, kind: str, value: str) -> str:
+        """The digest of `value` as a `kind` (e.g. "email") under the tenant's current key, tagged `h<version>:`."""
+        _check_kind(kind)
+        version, key = self._secrets.current(tenant, HMAC_SECRET_KIND, min_bytes=MIN_HMAC_KEY_BYTES)
+        return _digest(version, key, kind, value)
 
-            raw = parameters.get_secret(name, max_age=self._max_age)
-        doc = json.loads(raw) if isinstance(raw, str | bytes) else raw
-        try:
-            keys = {str(v): base64.b64decode(k) for v, k in doc["keys"].items()}
-            current = str(doc["current"])
-            keys[current]  # noqa: B018 - the current version must exist
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ConfigurationError(f"HMAC secret {name} is malformed: {exc.__class__.__name__}") from None
-        return current, keys
-
-    def digest(self, tenant: str, value: str) -> str:
-        """The keyed digest of `value` under the tenant's current key, tagged with the key version."""
-        current, keys = self._load(tenant)
-        return _digest(current, keys[current], value)
-
-    def candidates(self, tenant: str, value: str) -> list[str]:
-        """Digests of `value` under every key version still held: look-ups match data hashed before a rotation."""
-        _, keys = self._load(tenant)
-        return [_digest(version, key, value) for version, key in sorted(keys.items())]
+    def candidates(self, tenant: str, kind: str, value: str) -> list[str]:
+        """Digests of `value` under every key version still held, oldest first: look-ups match data hashed
+        before a rotation."""
+        _check_kind(kind)
+        keys = self._secrets.all_versions(tenant, HMAC_SECRET_KIND, min_bytes=MIN_HMAC_KEY_BYTES)
+        return [_digest(version, key, kind, value) for version, key in keys.items()]
 
 
-def _digest(version: str, key: bytes, value: str) -> str:
-    return f"h{version}:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+def _check_kind(kind: str) -> None:
+    if not _DIGEST_KIND.match(kind):
+        raise ConfigurationError(f"invalid digest kind {kind!r}")
+
+
+def _digest(version: str, key: bytes, kind: str, value: str) -> str:
+    if len(key) < MIN_HMAC_KEY_BYTES:  # also checked on load; a key handed in directly must not slip through
+        raise ConfigurationError(f"HMAC key version {version} is shorter than {MIN_HMAC_KEY_BYTES} bytes")
+    return f"h{version}:" + hmac.new(key, _framed(kind, value), hashlib.sha256).hexdigest()
 
 
 def new_hmac_secret(version: str = "1") -> str:
-    """A fresh secret document with one random 256-bit key (tenant onboarding, local runtime)."""
-    return json.dumps({"current": version, "keys": {version: base64.b64encode(os.urandom(32)).decode()}})
+    """A fresh HMAC keyring with one random 256-bit key (kept for callers of the old name; see new_keyring)."""
+    return new_keyring(version, nbytes=MIN_HMAC_KEY_BYTES)

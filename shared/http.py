@@ -1,5 +1,5 @@
 """The HTTP edge shared by every API function: the resolver, the one error-to-HTTP mapping, the error body,
-the request context (principal, request id) and the OpenAPI fragments every route reuses."""
+the request context (actor, request id, source ip) and the OpenAPI fragments every route reuses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import Field
 
-from shared.auth import Principal, principal_from_event
+from shared.auth import Actor, actor_from_event
 from shared.errors import AppError
 from shared.models import Model
 from shared.observability import logger
@@ -37,7 +37,7 @@ _DESCRIPTIONS = {
     400: "Bad request",
     422: "The request does not match the documented schema; `details` names each problem",
     401: "Missing, malformed, expired or wrongly signed token",
-    403: "The caller's roles do not allow this",
+    403: "The caller's roles or scopes do not allow this",
     404: "Not found",
     409: "Conflict with the current state",
     429: "Too many requests",
@@ -147,7 +147,9 @@ def build_resolver() -> APIGatewayRestResolver:
 
 @dataclass(frozen=True)
 class RequestContext:
-    principal: Principal
+    """What a route hands its use case: the verified actor, the request id and the caller's address."""
+
+    actor: Actor
     request_id: str
     source_ip: str | None
 
@@ -156,7 +158,7 @@ def request_context(app: APIGatewayRestResolver) -> RequestContext:
     """The verified caller of the current request (raises Unauthenticated when there is none)."""
     event = app.current_event
     return RequestContext(
-        principal=principal_from_event(event.raw_event),
+        actor=actor_from_event(event.raw_event),
         request_id=event.request_context.request_id,
         source_ip=event.request_context.identity.source_ip,
     )

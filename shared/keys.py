@@ -33,14 +33,6 @@ def tenant_key(tenant: str, *parts: str) -> str:
     return "#".join(("T", tenant, *parts))
 
 
-def tenant_of(key: str) -> str:
-    """The tenant a tenant-first key belongs to."""
-    prefix, tenant, *_ = key.split("#")
-    if prefix != "T":
-        raise ValueError(f"{key!r} is not a tenant-first key")
-    return tenant
-
-
 def sequence_key(prefix: str, number: int) -> str:
     """A sort key that orders numerically as a string (zero-padded to 12 digits)."""
     return f"{prefix}#{number:012d}"

@@ -24,13 +24,6 @@ class BaseSettings(Model):
     STAGE: str = Field(min_length=1)
 
 
-class PlatformSettings(BaseSettings):
-    """What every API function of the platform needs: the audit trail and the event bus."""
-
-    AUDIT_TABLE_NAME: str = Field(min_length=3)
-    EVENT_BUS_NAME: str = Field(min_length=1)
-
-
 def load_settings(model: type[SettingsT]) -> SettingsT:
     """Return `model` read from the environment, cached per process; raise ConfigurationError naming what is missing."""
     return _load(model, tuple(sorted(os.environ.items())))  # type: ignore[return-value]

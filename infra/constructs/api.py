@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
@@ -14,7 +15,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.foundation import FoundationConstruct
-from shared.auth import Role
+from shared.auth import RESOURCE_SERVER, Role, Scope, full_scope
 
 # The access-log line: JSON, one per request. `integrationStatus` is "-" when no function ran (the gateway
 # refused the request itself), which is how the refusal auditor tells gateway refusals from function ones.
@@ -53,12 +54,23 @@ _ERROR_TEMPLATE = json.dumps(
 ).replace('"$context.error.messageString"', "$context.error.messageString")
 
 
+WEBHOOK_BODY_RULES = ("SizeRestrictions_BODY", "CrossSiteScripting_BODY")
+# The labels the CommonRuleSet adds when those rules match (also when their action is overridden to count).
+_CORE_RULE_SET_LABEL = "awswaf:managed:aws:core-rule-set:"
+WEBHOOK_BODY_LABELS = tuple(f"{_CORE_RULE_SET_LABEL}{rule.replace('_BODY', '_Body')}" for rule in WEBHOOK_BODY_RULES)
+
+
 class ApiConstruct(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, foundation: FoundationConstruct) -> None:
         super().__init__(scope, construct_id)
+        self._stage = foundation.stage
         self.user_pool = self._build_user_pool()
+        self.resource_server = self._build_resource_server()
         self.access_log_group = logs.LogGroup(
-            self, "AccessLogs", retention=logs.RetentionDays.THIRTEEN_MONTHS, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "AccessLogs",
+            retention=logs.RetentionDays.THIRTEEN_MONTHS,
+            removal_policy=self._stage.removal_policy,
         )
         self.rest_api = self._build_rest_api()
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
@@ -71,7 +83,7 @@ class ApiConstruct(Construct):
             self, "Validator", rest_api=self.rest_api, validate_request_body=True, validate_request_parameters=True
         )
         self._add_gateway_responses()
-        self._build_waf()
+        self.web_acl = self._build_waf()
         # Functions answer their own unexpected errors with a 500 (and so do not count as Lambda errors):
         # the API's 5xx count is where those show.
         foundation.alarm(
@@ -93,10 +105,12 @@ class ApiConstruct(Construct):
             ),
             mfa=cognito.Mfa.REQUIRED,
             mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            # PLUS: threat protection, and access-token customisation (the tenant claim) for client credentials.
             feature_plan=cognito.FeaturePlan.PLUS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=self._stage.deletion_protection,
+            removal_policy=self._stage.removal_policy,
         )
         for role in Role:
             cognito.CfnUserPoolGroup(
@@ -106,14 +120,41 @@ class ApiConstruct(Construct):
                 group_name=role.value,
                 description=f"ATS role {role.value}",
             )
+        # People's apps sign in with SRP and MFA and call the API with ID tokens.
         pool.add_client(
             "IntegrationClient",
             auth_flows=cognito.AuthFlow(user_srp=True),
-            access_token_validity=Duration.hours(1),
-            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(constants.TOKEN_VALIDITY_HOURS),
+            id_token_validity=Duration.hours(constants.TOKEN_VALIDITY_HOURS),
             prevent_user_existence_errors=True,
+            disable_o_auth=True,  # no hosted-UI flows (and no placeholder callback URL) on the token domain
+        )
+        # Machine clients (one per tenant integration, created at onboarding: docs/recipe.md) get access tokens
+        # from this domain's /oauth2/token endpoint with the client-credentials grant.
+        pool.add_domain(
+            "TokenDomain",
+            cognito_domain=cognito.CognitoDomainOptions(
+                domain_prefix=f"ats-{self._stage.name}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+            ),
         )
         return pool
+
+    def _build_resource_server(self) -> cognito.UserPoolResourceServer:
+        """The API as an OAuth 2.0 resource server: `ats/<scope>` for every scope of contracts section 1."""
+        if set(constants.SCOPE_DESCRIPTIONS) != {s.value for s in Scope}:
+            raise ValueError("infra.constants.SCOPE_DESCRIPTIONS must describe exactly the scopes of shared.auth.Scope")
+        self.scopes = {
+            scope: cognito.ResourceServerScope(
+                scope_name=scope.value, scope_description=constants.SCOPE_DESCRIPTIONS[scope.value]
+            )
+            for scope in Scope
+        }
+        return self.user_pool.add_resource_server(
+            "ResourceServer",
+            identifier=RESOURCE_SERVER,
+            user_pool_resource_server_name="ATS compliance API",
+            scopes=list(self.scopes.values()),
+        )
 
     def _build_rest_api(self) -> apigw.RestApi:
         return apigw.RestApi(
@@ -121,7 +162,7 @@ class ApiConstruct(Construct):
             "RestApi",
             description="ATS tracking and compliance API",
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            cloud_watch_role_removal_policy=self._stage.removal_policy,
             endpoint_types=[apigw.EndpointType.REGIONAL],
             deploy_options=apigw.StageOptions(
                 stage_name=constants.API_STAGE_NAME,
@@ -146,20 +187,78 @@ class ApiConstruct(Construct):
                 templates={"application/json": _ERROR_TEMPLATE % code},
             )
 
-    def _build_waf(self) -> None:
-        def managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+    def _build_waf(self) -> wafv2.CfnWebACL:
+        """CommonRuleSet and KnownBadInputs everywhere, except that webhook bodies may be large and HTML-like.
+
+        The CommonRuleSet's two body rules are overridden to count (they still label the request); a rule of our
+        own blocks on those labels outside the webhook paths. One rule group evaluation, so the ACL stays well
+        under 1,500 WCU. Webhook paths have their own, higher per-IP rate limit, so a provider's burst is not
+        starved by, nor starves, the API's callers.
+        """
+        webhook_path = _webhook_path_statement()
+        not_webhook_path = wafv2.CfnWebACL.StatementProperty(
+            not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=webhook_path)
+        )
+
+        def managed(name: str, priority: int, counted: tuple[str, ...] = ()) -> wafv2.CfnWebACL.RuleProperty:
             return wafv2.CfnWebACL.RuleProperty(
                 name=name,
                 priority=priority,
                 override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
                 statement=wafv2.CfnWebACL.StatementProperty(
                     managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS", name=name
+                        vendor_name="AWS",
+                        name=name,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                            )
+                            for rule in counted
+                        ]
+                        or None,
                     )
                 ),
                 visibility_config=_visibility(name),
             )
 
+        def rate_limit(name: str, priority: int, limit: int, scope: wafv2.CfnWebACL.StatementProperty):
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=limit, aggregate_key_type="IP", scope_down_statement=scope
+                    )
+                ),
+                visibility_config=_visibility(name),
+            )
+
+        body_rules_outside_webhooks = wafv2.CfnWebACL.RuleProperty(
+            name="CommonRuleSetBodyRulesOutsideWebhooks",
+            priority=2,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                    statements=[
+                        wafv2.CfnWebACL.StatementProperty(
+                            or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                                statements=[
+                                    wafv2.CfnWebACL.StatementProperty(
+                                        label_match_statement=wafv2.CfnWebACL.LabelMatchStatementProperty(
+                                            key=label, scope="LABEL"
+                                        )
+                                    )
+                                    for label in WEBHOOK_BODY_LABELS
+                                ]
+                            )
+                        ),
+                        not_webhook_path,
+                    ]
+                )
+            ),
+            visibility_config=_visibility("CommonRuleSetBodyRulesOutsideWebhooks"),
+        )
         acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -167,34 +266,57 @@ class ApiConstruct(Construct):
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility("ats-api"),
             rules=[
-                managed("AWSManagedRulesCommonRuleSet", 1),
-                managed("AWSManagedRulesKnownBadInputsRuleSet", 2),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RateLimitPerIp",
-                    priority=3,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            limit=constants.WAF_RATE_LIMIT_PER_5_MIN, aggregate_key_type="IP"
-                        )
-                    ),
-                    visibility_config=_visibility("RateLimitPerIp"),
-                ),
+                managed("AWSManagedRulesCommonRuleSet", 1, counted=WEBHOOK_BODY_RULES),
+                body_rules_outside_webhooks,
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 3),
+                rate_limit("RateLimitPerIp", 4, constants.WAF_RATE_LIMIT_PER_5_MIN, not_webhook_path),
+                rate_limit("RateLimitWebhooksPerIp", 5, constants.WAF_WEBHOOK_RATE_LIMIT_PER_5_MIN, webhook_path),
             ],
         )
         wafv2.CfnWebACLAssociation(
             self, "WebAclAssociation", resource_arn=self.rest_api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn
         )
+        return acl
 
-    def add_route(self, method: str, path: str, fn: lambda_.IFunction, *, authenticated: bool = True) -> None:
-        """Route `method path` to `fn` (Lambda proxy); authenticated routes go through the JWT authorizer."""
+    def add_route(
+        self,
+        method: str,
+        path: str,
+        fn: lambda_.IFunction,
+        *,
+        authenticated: bool = True,
+        scopes: Sequence[str] = (),
+    ) -> apigw.Method:
+        """Route `method path` to `fn` (Lambda proxy). Authenticated routes go through the Cognito authorizer;
+        with `scopes` (`Scope` members or their values) the route is scope-only: access tokens carrying one of them.
+        """
         resource = self.rest_api.root.resource_for_path(path)
         options: dict = {"request_validator": self.validator}
         if authenticated:
             options.update(authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.COGNITO)
+            if scopes:
+                known = {s.value for s in Scope}
+                unknown = sorted(set(scopes) - known)
+                if unknown:
+                    raise ValueError(f"{method} {path}: unknown scopes {unknown}; known: {sorted(known)}")
+                options["authorization_scopes"] = [full_scope(Scope(s)) for s in scopes]
         else:
+            if scopes:
+                raise ValueError(f"{method} {path}: a public route cannot require scopes")
             options.update(authorization_type=apigw.AuthorizationType.NONE)
-        resource.add_method(method, apigw.LambdaIntegration(fn), **options)
+        return resource.add_method(method, apigw.LambdaIntegration(fn), **options)
+
+
+def _webhook_path_statement() -> wafv2.CfnWebACL.StatementProperty:
+    # CONTAINS, not STARTS_WITH: on the execute-api host the path begins with the API stage (/prod/v1/webhooks/).
+    return wafv2.CfnWebACL.StatementProperty(
+        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            positional_constraint="CONTAINS",
+            search_string=constants.WEBHOOK_PATH_PREFIX,
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+        )
+    )
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

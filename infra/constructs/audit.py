@@ -7,15 +7,18 @@ from aws_cdk import aws_logs_destinations as log_destinations
 from constructs import Construct
 
 from infra.constructs.api import ApiConstruct
-from infra.constructs.foundation import FoundationConstruct, FunctionSpec
+from infra.constructs.domain import DomainConstruct, only
+from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.storage import StorageConstruct
-from infra.constructs.tables import tenant_table
 
 # Only refusals where no function ran: functions audit their own refusals with the verified tenant.
 GATEWAY_REFUSALS = '{ ($.status = "401" || $.status = "403") && $.integrationStatus = "-" }'
 
 
-class AuditConstruct(Construct):
+class AuditConstruct(DomainConstruct):
+    TABLE_ID = "AuditTable"
+    TABLE_KEY = "audit"
+
     def __init__(
         self,
         scope: Construct,
@@ -25,25 +28,19 @@ class AuditConstruct(Construct):
         api: ApiConstruct,
         storage: StorageConstruct,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self._foundation = foundation
-        self.table = tenant_table(self, "AuditTable", foundation.audit_key)
+        super().__init__(scope, construct_id, foundation=foundation, api=api)
         self.exports_bucket = storage.audit_exports
         self._build_refusal_auditor(api)
 
     def _build_refusal_auditor(self, api: ApiConstruct) -> None:
-        fn = self._foundation.function(
-            self,
-            FunctionSpec(
-                name="GatewayRefusalAuditor",
-                handler="functions.platform.handlers.audit_refusals.lambda_handler",
-                description="Audits requests that the API gateway refused (401/403 before any function ran)",
-                environment={"AUDIT_TABLE_NAME": self.table.table_name},
-                asynchronous=True,
-            ),
+        fn = self.function(
+            "GatewayRefusalAuditor",
+            "functions.platform.handlers.audit_refusals.lambda_handler",
+            description="Audits requests that the API gateway refused (401/403 before any function ran)",
+            reads=[only(self.table, "GetItem")],
+            writes=[only(self.table, "PutItem")],
+            asynchronous=True,
         )
-        self._foundation.allow(fn, ["dynamodb:GetItem", "dynamodb:PutItem"], [self.table.table_arn])
-        self._foundation.allow(fn, ["kms:Decrypt", "kms:GenerateDataKey"], [self._foundation.audit_key.key_arn])
         logs.SubscriptionFilter(
             self,
             "GatewayRefusals",

@@ -1,11 +1,11 @@
-"""What every domain stands on: keys, the event bus, the alarm topic, the code and dependency layer, and a
-factory for functions that each get their own role, log group, dead-letter queue and alarm."""
+"""What every domain stands on: the stage, keys, the event bus, the alarm topic, the code and dependency layer,
+and factories for functions (each with its own role, log group and error alarm) and queues (each with a DLQ)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -19,6 +19,8 @@ from constructs import Construct
 
 from infra import constants
 from infra.bundling import build_layer, stage_code
+from infra.constructs.stage import StageConfig
+from infra.nag import acknowledge
 
 
 @dataclass
@@ -36,17 +38,26 @@ class FunctionSpec:
 
 
 class FoundationConstruct(Construct):
-    """Stack-wide resources and the function factory that domain constructs use."""
+    """Stack-wide resources and the factories that domain constructs use."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, architecture: str, service_version: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, stage: StageConfig, architecture: str, service_version: str
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.stage = stage
         self.service_version = service_version
         self.architecture = lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64
         self.data_key = self._build_key("DataKey", "Encrypts candidate data: tables, archives, queues, events")
         self.audit_key = self._build_key("AuditKey", "Encrypts the audit trail and auditor exports")
         self.alarm_topic = self._build_alarm_topic()
+        # Encrypted with the data key: the archive keeps events for a year and cannot be erased. CDK adds the key
+        # policy statement EventBridge needs (Decrypt/GenerateDataKey for this bus's ARN only).
         self.bus = events.EventBus(
-            self, "DomainEventBus", event_bus_name=f"{Aws.STACK_NAME}-domain-events", description="Domain events"
+            self,
+            "DomainEventBus",
+            event_bus_name=f"{Aws.STACK_NAME}-domain-events",
+            description="Domain events",
+            kms_key=self.data_key,
         )
         # Every domain event is archived for a year, so a consumer that failed can be replayed.
         self.bus.archive(
@@ -63,12 +74,14 @@ class FoundationConstruct(Construct):
             compatible_runtimes=[self.runtime],
             compatible_architectures=[self.architecture],
             description="Runtime dependencies, pinned by uv.lock",
+            removal_policy=stage.removal_policy,
         )
         self.tenant_secret_prefix = f"{Aws.STACK_NAME}{constants.TENANT_SECRET_PREFIX_SUFFIX}"
 
     @property
     def runtime(self) -> lambda_.Runtime:
-        return lambda_.Runtime.PYTHON_3_14
+        # The newest Python the test suite runs on (requires-python >=3.11,<3.14): we deploy what we test.
+        return lambda_.Runtime.PYTHON_3_13
 
     def _build_key(self, construct_id: str, description: str) -> kms.Key:
         return kms.Key(
@@ -76,7 +89,8 @@ class FoundationConstruct(Construct):
             construct_id,
             description=description,
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=self.stage.removal_policy,
+            pending_window=self.stage.key_pending_window,
         )
 
     def _build_alarm_topic(self) -> sns.Topic:
@@ -87,6 +101,11 @@ class FoundationConstruct(Construct):
         self.data_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         return topic
 
+    def log_group(self, scope: Construct, construct_id: str) -> logs.LogGroup:
+        return logs.LogGroup(
+            scope, construct_id, retention=logs.RetentionDays.THREE_MONTHS, removal_policy=self.stage.removal_policy
+        )
+
     def dead_letter_queue(self, scope: Construct, construct_id: str, what: str) -> sqs.Queue:
         """A KMS-encrypted DLQ with an alarm as soon as one message lands in it."""
         queue = sqs.Queue(
@@ -95,7 +114,10 @@ class FoundationConstruct(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.data_key,
             enforce_ssl=True,
-            retention_period=Duration.days(14),
+            retention_period=Duration.days(constants.DEAD_LETTER_RETENTION_DAYS),
+        )
+        acknowledge(
+            queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue (of a rule target or function)"
         )
         self.alarm(
             scope,
@@ -104,6 +126,22 @@ class FoundationConstruct(Construct):
             queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
         )
         return queue
+
+    def durable_queue(
+        self, scope: Construct, construct_id: str, what: str, *, visibility_timeout: Duration
+    ) -> sqs.Queue:
+        """A KMS-encrypted work queue whose messages move to an alarmed DLQ after a few failed receives."""
+        dlq = self.dead_letter_queue(scope, f"{construct_id}DeadLetters", what)
+        return sqs.Queue(
+            scope,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.data_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(constants.QUEUE_RETENTION_DAYS),
+            visibility_timeout=visibility_timeout,
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=constants.CONSUMER_MAX_RECEIVES, queue=dlq),
+        )
 
     def alarm(self, scope: Construct, construct_id: str, description: str, metric: cloudwatch.IMetric) -> None:
         """Notify the alarm topic as soon as `metric` is above zero."""
@@ -121,12 +159,7 @@ class FoundationConstruct(Construct):
 
     def function(self, scope: Construct, spec: FunctionSpec) -> lambda_.Function:
         """A function with its own role (logs only, until the domain adds statements), log group and error alarm."""
-        log_group = logs.LogGroup(
-            scope,
-            f"{spec.name}Logs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        log_group = self.log_group(scope, f"{spec.name}Logs")
         role = iam.Role(
             scope,
             f"{spec.name}Role",
@@ -160,11 +193,16 @@ class FoundationConstruct(Construct):
                 "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
-                "STAGE": constants.STAGE,
+                "STAGE": self.stage.name,
                 "SERVICE_VERSION": self.service_version,
                 "POWERTOOLS_TRACE_DISABLED": "false" if spec.xray_subsegments else "true",
                 **spec.environment,
             },
+        )
+        acknowledge(
+            fn,
+            "AwsSolutions-L1",
+            "Python 3.13 is the newest version the test suite runs on (3.11 to 3.13): we deploy what we test",
         )
         self.alarm(
             scope, f"{spec.name}ErrorsAlarm", f"{spec.name} raised errors", fn.metric_errors(period=Duration.minutes(5))
@@ -172,11 +210,9 @@ class FoundationConstruct(Construct):
         return fn
 
     @staticmethod
-    def allow(fn: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+    def allow(fn: lambda_.Function, actions: list[str], resources: list[str], conditions: dict | None = None) -> None:
         """Add one least-privilege statement to the function's own role."""
         assert fn.role is not None
-        fn.role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
-
-    @staticmethod
-    def stack_of(scope: Construct) -> Stack:
-        return Stack.of(scope)
+        fn.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+        )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import constants
+from infra.constructs.stage import StageConfig
 
 
 class StorageConstruct(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, data_key: kms.IKey, audit_key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, stage: StageConfig, data_key: kms.IKey, audit_key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
+        self._stage = stage
         self.access_logs = self._build_access_log_bucket()
         self.archive = self._build_archive_bucket(data_key)
         self.audit_exports = self._build_audit_bucket(audit_key)
@@ -33,7 +37,7 @@ class StorageConstruct(Construct):
                     noncurrent_version_expiration=Duration.days(30),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=self._stage.removal_policy,
         )
 
     def _build_archive_bucket(self, key: kms.IKey) -> s3.Bucket:
@@ -71,11 +75,11 @@ class StorageConstruct(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=self._stage.removal_policy,
         )
 
     def _build_audit_bucket(self, key: kms.IKey) -> s3.Bucket:
-        """Exports that auditors pull: versioned, Object Lock in compliance mode, so no one can alter them."""
+        """Exports that auditors pull: versioned, Object Lock (COMPLIANCE in prod, so no one can alter them)."""
         return s3.Bucket(
             self,
             "AuditExports",
@@ -86,10 +90,8 @@ class StorageConstruct(Construct):
             enforce_ssl=True,
             versioned=True,
             object_lock_enabled=True,
-            object_lock_default_retention=s3.ObjectLockRetention.compliance(
-                Duration.days(365 * constants.AUDIT_OBJECT_LOCK_YEARS)
-            ),
+            object_lock_default_retention=self._stage.audit_object_lock,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="audit-exports/",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=self._stage.removal_policy,
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from infra.constructs.stage import StageConfig
 
-def tenant_table(scope: Construct, construct_id: str, key: kms.IKey) -> dynamodb.Table:
+
+def tenant_table(scope: Construct, construct_id: str, key: kms.IKey, stage: StageConfig) -> dynamodb.Table:
     # dynamodb.Table (AWS::DynamoDB::Table), not TableV2: the local emulator cannot deploy GlobalTable.
     return dynamodb.Table(
         scope,
@@ -21,6 +22,6 @@ def tenant_table(scope: Construct, construct_id: str, key: kms.IKey) -> dynamodb
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
-        deletion_protection=True,
-        removal_policy=RemovalPolicy.RETAIN,
+        deletion_protection=stage.deletion_protection,
+        removal_policy=stage.removal_policy,
     )

@@ -42,16 +42,18 @@ def main() -> int:
         print(f"[local] failed to start: {exc}", file=sys.stderr)
         return 1
     token = runtime.session["tokens"]["acme"]["recruiter"]
+    machine = runtime.session["integration_tokens"]["acme"]
     print(
         f"""
   API          {runtime.base_url}
   OpenAPI      {runtime.base_url}/openapi.json
   Swagger UI   {runtime.base_url}/docs
   Emulator     {runtime.session["emulator_endpoint"]}
-  Tokens       {args.session_file} (one per role, tenants acme and globex)
+  Tokens       {args.session_file} (ID tokens per role and an integration access token, tenants acme and globex)
 
   curl {runtime.base_url}/v1/health
   curl -H "Authorization: Bearer {token[:24]}..." {runtime.base_url}/v1/me
+  curl -H "Authorization: Bearer {machine[:24]}..." {runtime.base_url}/v1/me      (integration_tokens)
   curl -X POST {runtime.base_url}/_local/clock/advance -d '{{"days": 30}}'
   curl -X POST {runtime.base_url}/_local/rules/<rule>/run      (rules: GET {runtime.base_url}/_local/rules)
 

@@ -69,9 +69,10 @@ def lambda_invoke(dispatch: Callable[[Any, Any], tuple[str, bool, str]]) -> None
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
 
 
-def rule_targets(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+def rule_targets(deliver: Callable[[str, dict[str, Any], str], None]) -> None:
     """moto's rules deliver to SQS, logs, archives and buses only (Lambda targets raise NotImplementedError):
-    hand Lambda and Step Functions targets of a matching rule to `deliver(target, event)`."""
+    hand Lambda and Step Functions targets of a matching rule to `deliver(rule_arn, target, payload)`, the payload
+    shaped by the target's Input, InputPath or InputTransformer with moto's own parser, as for its own targets."""
     from moto.events.models import Rule
     from moto.utilities.arns import parse_arn
 
@@ -82,7 +83,7 @@ def rule_targets(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> N
             return
         ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("lambda", "states")]
         for target in ours:
-            deliver(target, copy.deepcopy(original_event))
+            deliver(self.arn, target, _target_payload(target, copy.deepcopy(original_event)))
         rest = [t for t in self.targets if t not in ours]
         if rest:
             clone = copy.copy(self)
@@ -90,6 +91,28 @@ def rule_targets(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> N
             original(clone, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def _target_payload(target: dict[str, Any], event: dict[str, Any]) -> str:
+    from moto.events.utils import EventTemplateParser
+
+    if target.get("Input") is not None:
+        return str(target["Input"])
+    if target.get("InputPath"):  # moto has no InputPath: the simple `$.a.b` form, which is what CDK writes
+        value: Any = event
+        for part in str(target["InputPath"]).removeprefix("$").strip(".").split("."):
+            value = value.get(part) if part and isinstance(value, dict) else value
+        return json.dumps(value, default=str)
+    transformer = target.get("InputTransformer") or {}
+    if transformer:
+        parse: Any = EventTemplateParser.parse
+        shaped = parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+        return shaped if isinstance(shaped, str) else json.dumps(shaped, default=str)
+    return json.dumps(event, default=str)
 
 
 def sqs_event_sources() -> None:
@@ -142,6 +165,30 @@ def wait_states_follow(now: Callable[[], datetime]) -> None:
     WaitFunction._eval_body = _eval_body  # type: ignore[method-assign]
 
 
+def skipped_resource_attributes() -> None:
+    """moto's CloudFormation skips the types it lacks (Cognito user pools among them), and then refuses the whole
+    stack when another resource reads an attribute of one (`Fn::GetAtt [UserPool, Arn]` in the pre-token trigger's
+    Lambda permission, the authorizer's provider ARNs): "references undefined resource". Give such a `GetAtt` the
+    value's documented shape for the resource (`arn:aws:<service>:<region>:<account>:<type>/<logical id>`); the
+    resource itself stays uncreated, as before, and whatever the runtime needs of it is its own named step."""
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and "Fn::GetAtt" in resource_json:
+            name, attribute = resource_json["Fn::GetAtt"][0], resource_json["Fn::GetAtt"][1]
+            declared = getattr(resources_map, "_resource_json_map", {}).get(name)
+            if declared and parsing.resource_class_from_type(declared["Type"]) is None:
+                _, service, kind = declared["Type"].split("::")
+                region, account = resources_map["AWS::Region"], resources_map["AWS::AccountId"]
+                arn = f"arn:aws:{service.lower()}:{region}:{account}:{kind.lower()}/{name}"
+                return arn if attribute in ("Arn", "ProviderARN") else f"{name}-{attribute}"
+        return original(resource_json, resources_map)
+
+    parsing.clean_json = clean_json
+
+
 def apply_static() -> None:
     """The adapters that need no runtime collaborator (deploy-time fixes)."""
     global _applied
@@ -151,4 +198,5 @@ def apply_static() -> None:
     event_bus_physical_id()
     event_archive_names()
     sqs_event_sources()
+    skipped_resource_attributes()
     _applied = True

@@ -1,15 +1,19 @@
 """The embedded AWS emulator: moto in server mode on 127.0.0.1, and the deploy of the synthesised template
-into it, step by step as `cdk deploy` does (publish assets, create the stack), plus the one named step that
-creates what moto's CloudFormation skips but the runtime needs."""
+into it, step by step as `cdk deploy` does (publish assets, create the stack), plus the named steps that create
+what moto's CloudFormation skips but the runtime needs (secrets, subscription filters) and seed what onboarding
+creates in AWS (per-tenant secrets)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
 import logging
 import os
+import secrets as secrets_module
 import time
+import uuid
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -40,7 +44,8 @@ class Emulator:
         if service not in self.clients:
             import boto3
 
-            self.clients[service] = boto3.session.Session().client(
+            session: Any = boto3.session.Session()
+            self.clients[service] = session.client(
                 service,
                 region_name=REGION,
                 endpoint_url=self.endpoint,
@@ -156,13 +161,10 @@ def register_state_machines(emulator: Emulator, assembly: Assembly, physical: di
     return arns
 
 
-def create_skipped_resources(
-    emulator: Emulator, assembly: Assembly, physical: dict[str, str], function_arns: dict[str, str], tenants: list[str]
+def create_subscriptions(
+    emulator: Emulator, assembly: Assembly, physical: dict[str, str], function_arns: dict[str, str]
 ) -> list[str]:
-    """The named step for what moto's CloudFormation skips and the runtime needs: subscription filters
-    (API access log -> refusal auditor) and the per-tenant HMAC key secrets that onboarding creates in AWS."""
-    from shared.crypto import new_hmac_secret
-
+    """Subscription filters (API access log -> refusal auditor), which moto's CloudFormation skips."""
     done: list[str] = []
     logs = emulator.client("logs")
     for sub in assembly.subscriptions:
@@ -176,21 +178,155 @@ def create_skipped_resources(
             destinationArn=function_arns[sub.function],
         )
         done.append(f"subscription {sub.logical_id}")
-    prefix = _output(assembly, "TenantSecretPrefix")
-    if prefix:
-        secrets = emulator.client("secretsmanager")
-        for tenant in tenants:
-            secrets.create_secret(Name=f"{prefix}{tenant}", SecretString=new_hmac_secret())
-            done.append(f"secret {prefix}{tenant}")
     return done
 
 
-def _output(assembly: Assembly, name: str) -> str | None:
-    value = assembly.template.get("Outputs", {}).get(name, {}).get("Value")
-    if isinstance(value, dict) and "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(assembly.stack_name if p == {"Ref": "AWS::StackName"} else str(p) for p in parts)
-    return value if isinstance(value, str) else None
+# -- secrets -------------------------------------------------------------------------------------------------
+_PSEUDO = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+_GENERATE_OPTIONS = (
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
+
+
+class Unresolved(ValueError):
+    pass
+
+
+def resolve(value: Any, stack_name: str, refs: dict[str, str]) -> Any:
+    """The value of a template expression whose `Ref`s and `Fn::GetAtt [X, Arn|Id]` name entries of `refs`
+    (logical id -> value) or pseudo parameters; Unresolved for anything else."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list):
+        return [resolve(v, stack_name, refs) for v in value]
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Ref":
+            if arg == "AWS::StackName":
+                return stack_name
+            if arg in _PSEUDO:
+                return _PSEUDO[arg]
+            if arg in refs:
+                return refs[arg]
+        elif fn == "Fn::GetAtt" and arg[0] in refs and arg[1] in ("Arn", "Id"):
+            return refs[arg[0]]
+        elif fn == "Fn::Join":
+            separator, parts = arg
+            return separator.join(str(resolve(p, stack_name, refs)) for p in parts)
+        elif fn == "Fn::Sub" and isinstance(arg, str):
+            text = arg
+            for name, replacement in {**_PSEUDO, "AWS::StackName": stack_name, **refs}.items():
+                text = text.replace("${" + name + "}", replacement)
+            if "${" not in text:
+                return text
+    raise Unresolved(f"cannot resolve {value!r} locally")
+
+
+def create_template_secrets(emulator: Emulator, assembly: Assembly) -> dict[str, str]:
+    """Every AWS::SecretsManager::Secret of the template (moto's CloudFormation skips them), with its SecretString
+    or a value generated per its GenerateSecretString; returns logical id -> ARN. A secret whose name cannot be
+    resolved gets a CloudFormation-style generated name; nothing here refuses to start."""
+    secrets = emulator.client("secretsmanager")
+    arns: dict[str, str] = {}
+    for logical_id, resource in assembly.resources("AWS::SecretsManager::Secret").items():
+        props = resource.get("Properties") or {}
+        try:
+            name = str(resolve(props["Name"], assembly.stack_name, {})) if "Name" in props else None
+        except Unresolved:
+            name = None
+        name = name or f"{logical_id}-{uuid.uuid4().hex[:12]}"
+        try:
+            value = str(resolve(props["SecretString"], assembly.stack_name, {})) if "SecretString" in props else None
+        except Unresolved:
+            value = None
+        if value is None:
+            value = _generated(secrets, props.get("GenerateSecretString") or {})
+        arn = secrets.create_secret(
+            Name=name, SecretString=value, Description=str(props.get("Description", ""))[:2048]
+        )["ARN"]
+        arns[logical_id] = arn
+    return arns
+
+
+def _generated(secrets: Any, spec: dict[str, Any]) -> str:
+    options = {k: spec[k] for k in _GENERATE_OPTIONS if k in spec}
+    password = secrets.get_random_password(**options)["RandomPassword"]
+    if "SecretStringTemplate" in spec and "GenerateStringKey" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = password
+        return json.dumps(document)
+    return str(password)
+
+
+def fill_environment(
+    emulator: Emulator, assembly: Assembly, physical: dict[str, str], refs: dict[str, str]
+) -> list[str]:
+    """Put back the environment variables moto dropped because they referred to resources it skipped and this
+    step created (`refs`: logical id -> the value a Ref gives). What still cannot be resolved is left missing, for
+    `check_environment` to refuse loudly."""
+    lam = emulator.client("lambda")
+    filled: list[str] = []
+    for logical_id in assembly.functions:
+        props = assembly.template["Resources"][logical_id]["Properties"]
+        declared = (props.get("Environment") or {}).get("Variables") or {}
+        name = physical.get(logical_id)
+        if not name or not declared:
+            continue
+        current = (lam.get_function_configuration(FunctionName=name).get("Environment") or {}).get("Variables", {})
+        missing = {}
+        for key in set(declared) - set(current):
+            try:
+                missing[key] = str(resolve(declared[key], assembly.stack_name, {**physical, **refs}))
+            except Unresolved:
+                continue
+        if missing:
+            lam.update_function_configuration(FunctionName=name, Environment={"Variables": {**current, **missing}})
+            filled += [f"{logical_id}.{key}" for key in sorted(missing)]
+    return filled
+
+
+def tenant_secret_prefix(assembly: Assembly) -> str:
+    """`<stack name>/tenants/`: the stack's TenantSecretPrefix output, or the contract's form of it."""
+    value = assembly.template.get("Outputs", {}).get("TenantSecretPrefix", {}).get("Value")
+    try:
+        return str(resolve(value, assembly.stack_name, {})) if value is not None else f"{assembly.stack_name}/tenants/"
+    except Unresolved:
+        return f"{assembly.stack_name}/tenants/"
+
+
+def new_key_material() -> str:
+    return base64.b64encode(secrets_module.token_bytes(32)).decode()
+
+
+def seed_tenant_secrets(emulator: Emulator, assembly: Assembly, tenants: list[str]) -> dict[str, dict[str, str]]:
+    """For each tenant and each kind declared in `Metadata.AtsTenantSecrets`, the secret onboarding creates in AWS:
+    `<prefix><tenant>/<kind>` holding a keyring `{"current": "1", "keys": {"1": <base64 of 32 random bytes>}}`.
+    Returns tenant -> kind -> key for the kinds declared `session: true`. Nothing declared: nothing seeded."""
+    client = emulator.client("secretsmanager")
+    prefix = tenant_secret_prefix(assembly)
+    for_session: dict[str, dict[str, str]] = {}
+    for tenant in tenants:
+        for declared in assembly.tenant_secrets:
+            key = new_key_material()
+            keyring = json.dumps({"current": "1", "keys": {"1": key}})
+            client.create_secret(
+                Name=f"{prefix}{tenant}/{declared.kind}", SecretString=keyring, Description=declared.description
+            )
+            if declared.session:
+                for_session.setdefault(tenant, {})[declared.kind] = key
+    return for_session
 
 
 def function_configurations(emulator: Emulator) -> dict[str, dict[str, Any]]:
@@ -208,7 +344,3 @@ def check_environment(name: str, expected: frozenset[str], actual: dict[str, str
     missing = sorted(expected - set(actual))
     if missing:
         raise DeployError(f"function {name} would run without {', '.join(missing)}: the emulator dropped them")
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str)

@@ -42,12 +42,11 @@ class Worker:
     """One execution environment of a function: a process that imports the handler once and serves
     invocations one at a time."""
 
-    def __init__(self, fn: Deployed, base_env: dict[str, str], log: Any) -> None:
+    def __init__(self, fn: Deployed, base_env: dict[str, str]) -> None:
         self.fn = fn
         self._base_env = base_env
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
-        self._log = log
         self.invocations = 0
         self.cold_starts = 0
 
@@ -119,10 +118,9 @@ class FunctionPool:
     """The execution environments of one function: an idle one is reused, a new one is started while all are
     busy and fewer than `limit` exist, otherwise the invocation waits for one to become idle."""
 
-    def __init__(self, fn: Deployed, base_env: dict[str, str], log: Any, limit: int) -> None:
+    def __init__(self, fn: Deployed, base_env: dict[str, str], limit: int) -> None:
         self.fn = fn
         self._base_env = base_env
-        self._log = log
         self._limit = limit
         self._workers: list[Worker] = []
         self._idle: list[Worker] = []
@@ -134,7 +132,7 @@ class FunctionPool:
                 if self._idle:
                     return self._idle.pop()
                 if len(self._workers) < self._limit:
-                    worker = Worker(self.fn, self._base_env, self._log)
+                    worker = Worker(self.fn, self._base_env)
                     self._workers.append(worker)
                     return worker
                 self._available.wait()
@@ -173,10 +171,8 @@ class FunctionPool:
 class FunctionHost:
     """All functions of the stack, by logical id, physical name and ARN."""
 
-    def __init__(self, deployed: list[Deployed], base_env: dict[str, str], clock_offset: Any, log: Any) -> None:
-        self._workers = {
-            fn.definition.logical_id: FunctionPool(fn, base_env, log, _instance_limit(fn)) for fn in deployed
-        }
+    def __init__(self, deployed: list[Deployed], base_env: dict[str, str], clock_offset: Any) -> None:
+        self._workers = {fn.definition.logical_id: FunctionPool(fn, base_env, _instance_limit(fn)) for fn in deployed}
         self._by_name = {fn.name: fn.definition.logical_id for fn in deployed}
         self._by_name.update({fn.arn: fn.definition.logical_id for fn in deployed})
         self._clock_offset = clock_offset

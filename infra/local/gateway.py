@@ -23,10 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 from infra.constants import API_STAGE_NAME
 from infra.local.functions import FunctionFailed, FunctionHost
 from infra.local.template import RouteDef
-from infra.local.tokens import InvalidToken, LocalUserPool, authorizer_claims
+from infra.local.tokens import InvalidToken, LocalUserPool, authorizer_claims, scopes_of
+from shared.auth import TENANT_CLAIM
 
-_SWAGGER_DIR = Path(__import__("aws_lambda_powertools").__file__).parent / "event_handler" / "openapi" / "swagger_ui"
+_SWAGGER_DIR = (
+    Path(str(__import__("aws_lambda_powertools").__file__)).parent / "event_handler" / "openapi" / "swagger_ui"
+)
 _API_ID = "local"
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's REST payload limit
+UNAUTHORIZED = "Unauthorized"  # all a caller learns of a refused token, as from Cognito's authorizer
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,21 @@ class Gateway:
     # -- one request -----------------------------------------------------------------------------------
     def handle(self, req: BaseHTTPRequestHandler) -> None:
         split = urlsplit(req.path)
-        length = int(req.headers.get("Content-Length") or 0)
+        header = req.headers.get("Content-Length")
+        raw_length = "0" if header is None else header.strip()
+        if not raw_length.isdigit():  # negative, signed, fractional or not a number: never read on a guess
+            req.close_connection = True
+            message = "Content-Length must be a non-negative integer"
+            return _send_json(req, 400, _error("bad_request", message, "-"), close=True)
+        length = int(raw_length)
+        if req.headers.get("Transfer-Encoding"):  # a chunked body would be read as the next request: refuse it
+            req.close_connection = True
+            message = "send the body with a Content-Length (chunked transfer is not served locally)"
+            return _send_json(req, 411, _error("length_required", message, "-"), close=True)
+        if length > MAX_PAYLOAD_BYTES:
+            req.close_connection = True
+            message = f"the payload exceeds API Gateway's {MAX_PAYLOAD_BYTES} bytes"
+            return _send_json(req, 413, _error("payload_too_large", message, "-"), close=True)
         body = req.rfile.read(length) if length else b""
         method = req.command
         path = split.path or "/"
@@ -192,6 +211,23 @@ class Gateway:
         status, result = handler(payload)
         return _send_json(req, status, result)
 
+    def authorize(self, route: RouteDef, header: str | None) -> dict[str, Any]:
+        """The verified claims for `route`, as the Cognito authorizer decides: a valid ID or access token on a
+        route without scopes; only an access token carrying one of the route's scopes on a scope-only route.
+        InvalidToken (with the reason, never shown to the caller) otherwise."""
+        token = (header or "").strip()
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        if not token:
+            raise InvalidToken("no token")
+        claims = self._pool.verify(token)
+        if route.scopes:
+            if claims.get("token_use") != "access":
+                raise InvalidToken(f"{route.method} {route.path} accepts access tokens only (scopes {route.scopes})")
+            if not scopes_of(claims) & set(route.scopes):
+                raise InvalidToken(f"the token carries none of the scopes {route.scopes}")
+        return claims
+
     def _match(self, method: str, path: str) -> tuple[_CompiledRoute | None, dict[str, str]]:
         for compiled in self._routes:
             found = compiled.pattern.match(path)
@@ -233,16 +269,12 @@ class Gateway:
             return refuse(404, "not_found", f"no route for {method} {path}")
         claims: dict[str, Any] | None = None
         if compiled.route.authenticated:
-            token = (req.headers.get("Authorization") or "").strip()
-            if token.lower().startswith("bearer "):
-                token = token[7:].strip()
-            if not token:
-                return refuse(401, "unauthenticated", "Unauthorized")
             try:
-                claims = self._pool.verify(token)
+                claims = self.authorize(compiled.route, req.headers.get("Authorization"))
             except InvalidToken as exc:
-                return refuse(401, "unauthenticated", f"Unauthorized: {exc}")
-            log.update(sub=str(claims.get("sub")), tenant=str(claims.get("custom:tenant")))
+                print(f"[local] 401 {method} {path}: {exc}")  # the reason stays on this console
+                return refuse(401, "unauthenticated", UNAUTHORIZED)
+            log.update(sub=str(claims.get("sub", "-")), tenant=str(claims.get(TENANT_CLAIM, "-")))
         event = _proxy_event(req, method, path, query, body, compiled, params, claims, request_id, source_ip, started)
         try:
             result = self._functions.invoke(compiled.route.function, event)
@@ -319,19 +351,23 @@ def _proxy_event(
     }
 
 
-def _send(req: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes) -> None:
+def _send(
+    req: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes, close: bool = False
+) -> None:
     req.send_response(status)
     for name, value in headers.items():
         if name.lower() not in ("content-length", "connection", "transfer-encoding"):
             req.send_header(name, value)
+    if close:
+        req.send_header("Connection", "close")
     req.send_header("Content-Length", str(len(payload)))
     req.end_headers()
     if req.command != "HEAD":
         req.wfile.write(payload)
 
 
-def _send_json(req: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
-    _send(req, status, {"Content-Type": "application/json"}, json.dumps(payload, default=str).encode())
+def _send_json(req: BaseHTTPRequestHandler, status: int, payload: Any, close: bool = False) -> None:
+    _send(req, status, {"Content-Type": "application/json"}, json.dumps(payload, default=str).encode(), close)
 
 
 def _swagger_html(spec: str) -> str:

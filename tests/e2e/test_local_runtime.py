@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -24,6 +25,16 @@ from shared.events import DomainEvent, EventBridgePublisher
 from tests.e2e.conftest import Api, start_runtime, stop_runtime, wait_for
 
 pytestmark = pytest.mark.e2e
+
+
+class ProbeRequested(DomainEvent):
+    detail_type: ClassVar[str] = "ProbeRequested"
+    n: int
+
+
+class SomethingElse(DomainEvent):
+    detail_type: ClassVar[str] = "SomethingElse"
+    n: int
 
 
 def audit_entries(api: Api, tenant: str) -> list[dict[str, Any]]:
@@ -41,7 +52,8 @@ def test_health_answers_without_a_token(runtime: Api) -> None:
     status, body = runtime.call("GET", "/v1/health")
     # Then
     assert status == 200
-    assert body["status"] == "ok"
+    # A fresh runtime's health workflow may not have run yet: degraded exactly when no recent heartbeat exists
+    assert body["status"] == ("ok" if body["last_heartbeat"] else "degraded")
     assert body["versions"]["service"] and body["versions"]["powertools"]
     assert abs(
         datetime.fromisoformat(body["now"]) - datetime.now(datetime.fromisoformat(body["now"]).tzinfo)
@@ -50,7 +62,11 @@ def test_health_answers_without_a_token(runtime: Api) -> None:
 
 def test_session_has_a_token_for_every_role_of_both_tenants(runtime: Api) -> None:
     for tenant in ("acme", "globex"):
-        assert set(runtime.session["tokens"][tenant]) == {role.value for role in Role}
+        tokens = runtime.session["tokens"][tenant]
+        # one ID token per role, and under "integration" the machine client's access token
+        assert set(tokens) == {role.value for role in Role} | {"integration"}
+        assert {_claims(tokens[role.value])["token_use"] for role in Role} == {"id"}
+        assert tokens["integration"] == runtime.session["integration_tokens"][tenant]
 
 
 @pytest.mark.parametrize(("tenant", "role"), [("acme", "recruiter"), ("globex", "auditor")])
@@ -66,7 +82,8 @@ def test_me_returns_the_verified_tenant_and_roles_and_is_audited(runtime: Api, t
     entries = audit_entries(runtime, tenant)
     assert len(entries) == before + 1
     assert entries[-1]["action"] == "identity:read" and entries[-1]["outcome"] == "allowed"
-    assert entries[-1]["actor"] == body["subject"]
+    assert body["actor"] == "user"
+    assert entries[-1]["actor"] == f"user:{body['subject']}"
 
 
 @pytest.mark.parametrize("case", ["no token", "tampered signature", "tenant claim swapped", "expired", "garbage"])
@@ -92,9 +109,10 @@ def test_refused_tokens_get_401_and_an_audit_entry(runtime: Api, case: str) -> N
         token = "not-a-jwt"
     # When
     status, body = runtime.call("GET", "/v1/me", token or None)
-    # Then
+    # Then a bare Unauthorized, as Cognito's authorizer answers: nothing of why
     assert status == 401
     assert body["error"]["code"] == "unauthenticated"
+    assert body["error"]["message"] == "Unauthorized"
     request_id = body["error"]["request_id"]
     entries = wait_for(
         lambda: [e for e in audit_entries(runtime, "_gateway") if e["request_id"] == request_id], timeout=30
@@ -126,7 +144,7 @@ def test_the_tenant_comes_from_the_token_not_the_request(runtime: Api) -> None:
 def test_the_health_workflow_runs_its_lambda_task_from_the_code_asset(runtime: Api) -> None:
     # Given the scheduled rule that targets the health state machine
     rules = runtime.call("GET", "/_local/rules")[1]["rules"]
-    rule = next(r["rule"] for r in rules if r["rule"].startswith("PlatformHealthSchedule"))
+    rule = next(r["rule"] for r in rules if r["rule"].startswith("PlatformHealth"))
     # When it is run now
     status, body = runtime.call("POST", f"/_local/rules/{rule}/run")
     assert status == 200
@@ -139,7 +157,8 @@ def test_the_health_workflow_runs_its_lambda_task_from_the_code_asset(runtime: A
     assert final and final["status"] == "SUCCEEDED", final
     output = json.loads(final["output"])
     assert output["execution"] == execution_arn
-    assert runtime.call("GET", "/v1/health")[1]["last_heartbeat"] is not None
+    health = runtime.call("GET", "/v1/health")[1]
+    assert health["last_heartbeat"] is not None and health["status"] == "ok"
     stats = runtime.call("GET", "/_local/status")[1]["functions"]
     probe = next(v for k, v in stats.items() if k.startswith("PlatformHealthProbe"))
     assert probe["invocations"] >= 1
@@ -152,7 +171,7 @@ def test_moving_the_clock_fires_due_schedules_and_moves_the_service_clock(runtim
     status, body = runtime.call("POST", "/_local/clock/advance", body={"days": 30})
     # Then the 5-minute health schedule fell due and fired, and handlers see the new time
     assert status == 200
-    assert any(name.startswith("PlatformHealthSchedule") for name in body["fired"])
+    assert any(name.startswith("PlatformHealth") for name in body["fired"])
     after = datetime.fromisoformat(runtime.call("GET", "/v1/health")[1]["now"])
     assert after - before >= timedelta(days=30)
 
@@ -275,10 +294,7 @@ def test_domain_events_on_the_bus_reach_the_lambda_targets_of_matching_rules(run
     before = invocations()
     # When the publisher port puts a matching and a non-matching event on the bus
     EventBridgePublisher(bus, "ats.e2e", client=events).publish(
-        [
-            DomainEvent(detail_type="ProbeRequested", tenant="acme", data={"n": 1}),
-            DomainEvent(detail_type="SomethingElse", tenant="acme", data={"n": 2}),
-        ]
+        [ProbeRequested(tenant="acme", n=1), SomethingElse(tenant="acme", n=2)]
     )
     # Then the function runs once, for the matching event only
     assert wait_for(lambda: invocations() == before + 1, timeout=15)
@@ -352,3 +368,189 @@ def test_a_taken_port_fails_at_once_and_says_what_to_do(cloud_assembly: Path, tm
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "PORT=" in result.stderr
     assert not (tmp_path / "session.json").exists()
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+@pytest.mark.parametrize("tenant", ["acme", "globex"])
+def test_an_integration_token_from_the_session_is_an_integration_actor_of_its_tenant(runtime: Api, tenant: str) -> None:
+    # Given the machine client's access token that session.json hands out
+    token = runtime.session["integration_tokens"][tenant]
+    claims = _claims(token)
+    assert claims["token_use"] == "access" and claims["exp"] - claims["iat"] == 3600
+    # When it calls /v1/me
+    status, body = runtime.call("GET", "/v1/me", token)
+    # Then the answer names an integration of that tenant: its client, its scopes, no roles
+    assert status == 200, body
+    assert body["tenant"] == tenant and body["actor"] == "integration"
+    assert body["subject"] == claims["client_id"] and body["roles"] == []
+    assert "identity.read" in body["scopes"]
+
+
+def test_an_access_token_for_acme_cannot_read_globex(runtime: Api) -> None:
+    acme, globex = (runtime.session["integration_tokens"][t] for t in ("acme", "globex"))
+    for path in ("/v1/me?tenant=globex", "/v1/me?custom:tenant=globex"):
+        status, body = runtime.call("GET", path, acme)
+        assert status == 200 and body["tenant"] == "acme"
+    # Given a vacancy that globex's ATS reported
+    report = {"status": "open", "opened_at": "2026-01-05T09:00:00Z"}
+    status, body = runtime.call("PUT", "/v1/vacancies/GX-e2e-1", globex, body=report)
+    assert status in (200, 201), body
+    assert runtime.call("GET", "/v1/vacancies/GX-e2e-1", globex)[0] == 200
+    # When acme's integration reads it, or overwrites it, by its id: globex's record is neither seen nor touched
+    status, body = runtime.call("GET", "/v1/vacancies/GX-e2e-1", acme)
+    assert status == 404 and body["error"]["message"] == "no vacancy"
+    closed = {**report, "status": "closed", "closed_at": "2026-02-01T00:00:00Z"}
+    assert runtime.call("PUT", "/v1/vacancies/GX-e2e-1", acme, body=closed)[0] == 201  # acme's own, new record
+    assert runtime.call("GET", "/v1/vacancies/GX-e2e-1", globex)[1]["status"] == "open"
+
+
+def test_an_access_token_without_the_routes_scope_is_forbidden(runtime: Api) -> None:
+    # /v1/me has no AuthorizationScopes: the gateway lets the machine in, the function's policy decides
+    token = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "kind": "access", "scopes": ["audit.read"]})
+    assert token[0] == 200, token
+    status, body = runtime.call("GET", "/v1/me", token[1]["token"])
+    assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+def test_the_pool_mints_no_token_for_a_system_tenant(runtime: Api) -> None:
+    for body in ({"tenant": "_platform", "roles": ["auditor"]}, {"tenant": "_gateway", "kind": "access"}):
+        assert runtime.call("POST", "/_local/tokens", body=body)[0] == 400
+    assert runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "kind": "access", "scopes": ["x"]})[0] == 400
+
+
+def test_an_id_token_on_a_scope_only_route_is_refused(runtime: Api, cloud_assembly: Path) -> None:
+    from infra.local.template import load
+
+    scoped = [r for r in load(cloud_assembly).routes if r.scopes]
+    assert scoped, "the template has a scope-only route (PUT /v1/vacancies/{vacancy_id})"
+    for route in scoped:
+        path = re.sub(r"\{[^}]+\}", "e2e-scope-1", route.path)
+        # Every person's ID token is refused by the gateway itself, whatever the role
+        for role in ("company_admin", "hr_admin", "recruiter"):
+            status, body = runtime.call(route.method, path, runtime.token("acme", role), body={})
+            assert status == 401 and body["error"]["message"] == "Unauthorized", (route, role, body)
+        # An access token without one of the route's scopes is refused there too; with one, it reaches the function
+        other = runtime.call(
+            "POST", "/_local/tokens", body={"tenant": "acme", "kind": "access", "scopes": ["audit.read"]}
+        )
+        assert runtime.call(route.method, path, other[1]["token"], body={})[0] == 401
+        assert runtime.call(route.method, path, runtime.session["integration_tokens"]["acme"], body={})[0] == 422
+
+
+def test_a_token_signed_by_a_rotated_out_key_is_refused(runtime: Api) -> None:
+    # Given a token signed by a key that is then rotated out of the JWKS (the session's own key stays)
+    assert runtime.call("POST", "/_local/keys/rotate")[0] == 200
+    token = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "roles": ["auditor"]})[1]["token"]
+    assert runtime.call("GET", "/v1/me", token)[0] == 200
+    rotated = runtime.call("POST", "/_local/keys/rotate", body={"remove_previous": True})[1]
+    assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==")).get("kid") not in {
+        k["kid"] for k in rotated["jwks"]["keys"]
+    }
+    # When it is used, then it is refused, bare; tokens of the keys still published keep working
+    status, body = runtime.call("GET", "/v1/me", token)
+    assert status == 401 and body["error"]["message"] == "Unauthorized"
+    assert runtime.call("GET", "/v1/me", runtime.token("acme", "auditor"))[0] == 200
+    fresh = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "kind": "access"})[1]["token"]
+    assert runtime.call("GET", "/v1/me", fresh)[0] == 200
+
+
+def test_a_negative_content_length_is_refused_at_once(runtime: Api) -> None:
+    host, port = runtime.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /v1/me HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert runtime.call("GET", "/_local/status")[0] == 200  # the gateway still serves
+
+
+def test_declared_tenant_secrets_are_seeded_and_session_kinds_handed_out(runtime: Api, cloud_assembly: Path) -> None:
+    from infra.local.template import load
+
+    declared = load(cloud_assembly).tenant_secrets
+    secrets = runtime.aws("secretsmanager")
+    prefix = f"{runtime.session['stack']}/tenants/"
+    for tenant in ("acme", "globex"):
+        for kind in declared:
+            keyring = json.loads(secrets.get_secret_value(SecretId=f"{prefix}{tenant}/{kind.kind}")["SecretString"])
+            assert len(base64.b64decode(keyring["keys"][keyring["current"]])) == 32
+            if kind.session:
+                assert runtime.session["tenant_secrets"][tenant][kind.kind] == keyring["keys"][keyring["current"]]
+    assert set(runtime.session["tenant_secrets"].get("acme", {})) == {k.kind for k in declared if k.session}
+
+
+def _queue(runtime: Api, name: str) -> tuple[str, str]:
+    sqs = runtime.aws("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _put_probe_event(runtime: Api, bus: str, detail_type: str) -> None:
+    detail = {"metadata": {"event_id": str(uuid.uuid4()), "tenant": "acme", "version": "1"}, "data": {"n": 1}}
+    entry = {"EventBusName": bus, "Source": "ats.e2e", "DetailType": detail_type, "Detail": json.dumps(detail)}
+    assert runtime.aws("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+
+def test_an_undeliverable_rule_target_sends_the_event_to_its_dead_letter_queue(runtime: Api) -> None:
+    # Given a rule whose Lambda target does not exist, with a retry policy and a dead-letter queue
+    events, bus = runtime.aws("events"), runtime.resource("FoundationDomainEventBus")
+    url, dlq_arn = _queue(runtime, f"e2e-dlq-{uuid.uuid4().hex[:8]}")
+    rule, kind = f"e2e-{uuid.uuid4().hex[:12]}", f"Gone{uuid.uuid4().hex[:6]}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"detail-type": [kind]}))
+    missing = "arn:aws:lambda:eu-west-1:123456789012:function:no-such-function"
+    target = {
+        "Id": "gone",
+        "Arn": missing,
+        "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600},
+        "DeadLetterConfig": {"Arn": dlq_arn},
+    }
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
+    # When a matching event is published
+    _put_probe_event(runtime, bus, kind)
+    # Then it lands in the dead-letter queue with EventBridge's error attributes, without retries
+    sqs = runtime.aws("sqs")
+    got = wait_for(
+        lambda: sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages"),
+        timeout=20,
+    )
+    assert got, "nothing reached the dead-letter queue"
+    attributes = {k: v["StringValue"] for k, v in got[0]["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "RESOURCE_NOT_FOUND" and attributes["TARGET_ARN"] == missing
+    assert attributes["RULE_ARN"].endswith(rule) and attributes["RETRY_ATTEMPTS"] == "0"
+    assert attributes["ERROR_MESSAGE"]
+    assert json.loads(got[0]["Body"])["detail-type"] == kind
+
+
+def test_a_function_failing_on_a_rule_event_is_retried_then_dead_lettered(runtime: Api) -> None:
+    # Given a rule targeting the refusal auditor (which fails on any event but a CloudWatch Logs one); its
+    # EventInvokeConfig allows 2 retries and its DeadLetterConfig names a queue of the stack
+    events, bus = runtime.aws("events"), runtime.resource("FoundationDomainEventBus")
+    auditor = _function_arn(runtime, "AuditGatewayRefusalAuditor")
+    dlq_url = runtime.resource("AuditGatewayRefusalAuditorDeadLetters")
+    rule, kind = f"e2e-{uuid.uuid4().hex[:12]}", f"Bad{uuid.uuid4().hex[:6]}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"detail-type": [kind]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "auditor", "Arn": auditor}])
+
+    def invocations() -> int:
+        stats = runtime.call("GET", "/_local/status")[1]["functions"]
+        return int(next(v for k, v in stats.items() if k.startswith("AuditGatewayRefusalAuditor"))["invocations"])
+
+    before = invocations()
+    # When a matching event is published
+    _put_probe_event(runtime, bus, kind)
+    # Then Lambda's async invocation ran it 3 times and put the event in the function's dead-letter queue
+    sqs = runtime.aws("sqs")
+
+    def dead_letter() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+        return [m for m in messages.get("Messages", []) if json.loads(m["Body"]).get("detail-type") == kind]
+
+    got = wait_for(dead_letter, timeout=30)
+    assert got, "the failed event did not reach the function's dead-letter queue"
+    assert invocations() >= before + 3  # (the access-log subscription may run it too meanwhile)
+    assert got[0]["MessageAttributes"]["ErrorMessage"]["StringValue"]

@@ -1,4 +1,7 @@
-"""Infra tier: synthesise the real CDK app once per session and inspect the cloud assembly it writes.
+"""Infra tier: synthesise the real CDK app once per stage per session and inspect the cloud assemblies it writes.
+
+`synth` is the dev stage (what the local runtime uses), `synth_prod` the prod stage; `staged_synth` runs a test
+against both.
 
 The app is built by `infra.app.build_app`, with cdk-nag's AwsSolutions pack attached through CDK Validations.
 When a validation plugin reports an unacknowledged finding, `App.synth()` raises `RuntimeError("ValidationFailed:
@@ -70,6 +73,7 @@ class Synth:
     """What one synth of the real app produced."""
 
     outdir: Path
+    stage: str
     stack_name: str
     template: dict[str, Any]
     assets: dict[str, Any]
@@ -118,14 +122,13 @@ def _construct_paths(stack: Any) -> dict[str, str]:
     return paths
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+def synthesise(stage: str, outdir: Path) -> Synth:
+    """Synthesise the real app for `stage` into `outdir`; a cdk-nag failure is kept, not raised."""
     from aws_cdk import Stack
 
     from infra.app import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(outdir=str(outdir))
+    app = build_app(outdir=str(outdir), stage=stage)
     error: str | None = None
     try:
         app.synth()
@@ -136,17 +139,35 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     stacks = [cast(Stack, child) for child in app.node.children if Stack.is_stack(child)]
     assert len(stacks) == 1, f"expected one stack, found {[s.node.id for s in stacks]}"
     stack = stacks[0]
-    name = stack.stack_name
     manifest = json.loads((outdir / "manifest.json").read_text())
     artifact = manifest["artifacts"][stack.artifact_id]
     template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
     assets_file = outdir / f"{stack.artifact_id}.assets.json"
     assets = json.loads(assets_file.read_text()) if assets_file.exists() else {"files": {}}
-    yield Synth(
+    return Synth(
         outdir=outdir,
-        stack_name=name,
+        stage=stage,
+        stack_name=stack.stack_name,
         template=template,
         assets=assets,
         paths=_construct_paths(stack),
         validation_error=error,
     )
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    """The dev stage: the default, and what the local runtime synthesises."""
+    yield synthesise("dev", tmp_path_factory.mktemp("cdk.out.dev"))
+
+
+@pytest.fixture(scope="session")
+def synth_prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    yield synthesise("prod", tmp_path_factory.mktemp("cdk.out.prod"))
+
+
+@pytest.fixture(scope="session", params=["dev", "prod"])
+def staged_synth(request: pytest.FixtureRequest) -> Synth:
+    """Each stage in turn (each synthesised once per session)."""
+    synthesised: Synth = request.getfixturevalue("synth" if request.param == "dev" else "synth_prod")
+    return synthesised

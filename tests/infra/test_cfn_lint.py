@@ -1,4 +1,4 @@
-"""cfn-lint (Python API; `python -m cfnlint` has no __main__): zero errors on the synthesised template."""
+"""cfn-lint (Python API; `python -m cfnlint` has no __main__): zero errors on the template of each stage."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def _errors(template: dict[str, Any]) -> list[Match]:
 
 
 @pytest.fixture(scope="module")
-def template_matches(synth: Synth) -> list[Match]:
-    return _matches(synth.template)
+def template_matches(staged_synth: Synth) -> list[Match]:
+    return _matches(staged_synth.template)
 
 
 @pytest.fixture(scope="module")

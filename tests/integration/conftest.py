@@ -7,12 +7,8 @@ no boto3 client or Powertools provider created for one test's mock leaks into th
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -27,10 +23,10 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 AUDIT_TABLE = "it-audit"
 PLATFORM_TABLE = "it-platform"
+RETENTION_TABLE = "it-retention"
 EVENT_BUS = "it-bus"
 SERVICE_VERSION = "9.9.9-it"
 METRICS_NAMESPACE = "AtsComplianceIT"
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 # What infra/constructs/foundation.py gives every function, plus each function's own variables.
 FUNCTION_ENV = {
@@ -42,7 +38,9 @@ FUNCTION_ENV = {
     "SERVICE_VERSION": SERVICE_VERSION,
     "AUDIT_TABLE_NAME": AUDIT_TABLE,
     "PLATFORM_TABLE_NAME": PLATFORM_TABLE,
+    "RETENTION_TABLE_NAME": RETENTION_TABLE,
     "EVENT_BUS_NAME": EVENT_BUS,
+    "HEALTH_STALE_AFTER_SECONDS": "900",
 }
 
 AWS_ENV = {
@@ -120,45 +118,34 @@ def ddb(aws: None) -> DynamoDBClient:
 
 @pytest.fixture
 def tables(ddb: DynamoDBClient) -> dict[str, str]:
-    """The audit table (infra/constructs/audit.py) and the platform table (infra/constructs/platform.py)."""
+    """The audit table (infra/constructs/audit.py) and the domains' tables (infra/constructs/<domain>.py)."""
     _create_tenant_table(ddb, AUDIT_TABLE)
     _create_tenant_table(ddb, PLATFORM_TABLE)
-    return {"audit": AUDIT_TABLE, "platform": PLATFORM_TABLE}
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools' Logger reads from the Lambda context."""
-
-    function_name: str = "it-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:it-function"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
-    log_group_name: str = "/aws/lambda/it-function"
-    log_stream_name: str = "2025/01/01/[$LATEST]0123456789abcdef"
-    function_version: str = "$LATEST"
-    tenant_id: str | None = None
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-@pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+    _create_tenant_table(ddb, RETENTION_TABLE)
+    return {"audit": AUDIT_TABLE, "platform": PLATFORM_TABLE, "retention": RETENTION_TABLE}
 
 
 def claims(
     *, tenant: str | None = "acme", sub: str | None = "user-123", groups: str | None = "recruiter"
 ) -> dict[str, str]:
-    """Claims as a REST API's Cognito authorizer hands them over (list claims flattened to strings)."""
-    out: dict[str, str] = {"cognito:username": "jane"}
+    """A person's ID-token claims as a REST API's Cognito authorizer hands them over (lists flattened)."""
+    out: dict[str, str] = {"token_use": "id", "cognito:username": "jane"}
     if sub is not None:
         out["sub"] = sub
     if tenant is not None:
         out["custom:tenant"] = tenant
     if groups is not None:
         out["cognito:groups"] = groups
+    return out
+
+
+def access_claims(
+    *, client_id: str = "client-acme-1", tenant: str | None = "acme", scope: str = "ats/identity.read"
+) -> dict[str, str]:
+    """A machine client's access-token claims (client credentials) as the REST authorizer hands them over."""
+    out = {"sub": client_id, "client_id": client_id, "token_use": "access", "scope": scope, "version": "2"}
+    if tenant is not None:
+        out["custom:tenant"] = tenant
     return out
 
 
@@ -215,26 +202,3 @@ class RestEventFactory:
 @pytest.fixture
 def rest_event() -> RestEventFactory:
     return RestEventFactory()
-
-
-def cloudwatch_logs_event(messages: list[str], *, log_group: str = "/aws/apigateway/it-access") -> dict[str, Any]:
-    """A CloudWatch Logs subscription event: base64 of the gzipped DATA_MESSAGE."""
-    payload = {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": log_group,
-        "logStream": "it-stream",
-        "subscriptionFilters": ["GatewayRefusals"],
-        "logEvents": [
-            {"id": f"{index:056d}", "timestamp": 1735689600000 + index, "message": message}
-            for index, message in enumerate(messages)
-        ],
-    }
-    data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
-    return {"awslogs": {"data": data}}
-
-
-def sample_event(name: str) -> dict[str, Any]:
-    """A sample event from `events/`, as the tests and the docs share them."""
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event

@@ -7,10 +7,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.audit import DynamoAuditLog, Outcome
 from shared.keys import GATEWAY_TENANT
-from tests.integration.conftest import AUDIT_TABLE, FakeLambdaContext, cloudwatch_logs_event, sample_event
+from tests.conftest import cloudwatch_logs_event, sample_event
+from tests.integration.conftest import AUDIT_TABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,7 +39,7 @@ def access_log(status: str, request_id: str, *, integration_status: str = "-", *
     return json.dumps(line)
 
 
-def _handle(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, int]:
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     from functions.platform.handlers import audit_refusals
 
     result: dict[str, int] = audit_refusals.lambda_handler(event, context)
@@ -45,7 +47,7 @@ def _handle(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, int]
 
 
 def test_gateway_refusals_become_denied_entries_and_other_lines_are_skipped(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     event = cloudwatch_logs_event(
         [
@@ -72,7 +74,7 @@ def test_gateway_refusals_become_denied_entries_and_other_lines_are_skipped(
 
 
 def test_refusals_made_after_a_function_ran_are_left_to_the_function(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     # The function audits its own 401/403 with the verified tenant; the gateway auditor must not double-count.
     event = cloudwatch_logs_event(
@@ -88,7 +90,7 @@ def test_refusals_made_after_a_function_ran_are_left_to_the_function(
 
 
 def test_lines_that_are_not_json_are_skipped(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     event = cloudwatch_logs_event(["not json at all", "{truncated", access_log("401", "rid-ok"), ""])
 
@@ -97,7 +99,7 @@ def test_lines_that_are_not_json_are_skipped(
 
 
 def test_json_lines_that_are_not_objects_are_skipped(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     event = cloudwatch_logs_event(["42", "null", '["a"]', '"-"', access_log("403", "rid-object")])
 
@@ -106,7 +108,7 @@ def test_json_lines_that_are_not_objects_are_skipped(
 
 
 def test_an_overlong_request_id_is_truncated_not_fatal(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     event = cloudwatch_logs_event([access_log("401", "r" * 300)])
 
@@ -116,7 +118,7 @@ def test_an_overlong_request_id_is_truncated_not_fatal(
 
 
 def test_sparse_lines_get_placeholders_and_long_fields_are_truncated(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     sparse = json.dumps({"status": 401})  # numeric status, no request id, method, path or ip
     long_path = "/v1/" + "x" * 600
@@ -132,7 +134,7 @@ def test_sparse_lines_get_placeholders_and_long_fields_are_truncated(
 
 
 def test_refusals_extend_the_existing_gateway_chain(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     _handle(cloudwatch_logs_event([access_log("401", "rid-a")]), lambda_context)
     _handle(cloudwatch_logs_event([access_log("403", "rid-b"), access_log("401", "rid-c")]), lambda_context)
@@ -143,7 +145,7 @@ def test_refusals_extend_the_existing_gateway_chain(
 
 
 def test_a_retried_batch_adds_no_duplicates(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     # Given a batch whose invocation failed after its first refusal was audited, and is retried by Lambda
     batch = cloudwatch_logs_event([access_log("401", "rid-1"), access_log("403", "rid-2")])
@@ -159,7 +161,7 @@ def test_a_retried_batch_adds_no_duplicates(
 
 @pytest.mark.parametrize("path", ["cloudwatch_logs_api_access_refusals.json"])
 def test_the_shared_sample_event(
-    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: FakeLambdaContext, path: str
+    tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext, path: str
 ) -> None:
     """The sample in events/ parses and audits only gateway refusals."""
     decoded = sample_event(path.replace(".json", ".decoded.json"))

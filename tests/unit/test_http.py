@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import subprocess
@@ -12,38 +13,18 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from shared.auth import Role
-from shared.errors import (
-    AppError,
-    BadRequest,
-    ConfigurationError,
-    Conflict,
-    DependencyFailure,
-    Forbidden,
-    NotFound,
-    TooManyRequests,
-    Unauthenticated,
-)
+from shared.errors import Conflict, Forbidden
 from shared.http import ErrorBody, ErrorDetail, build_resolver, error_responses, ok_response, request_context
+from shared.models import Model
+from shared.observability import logger
+from tests.conftest import make_lambda_context, sample_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HEALTH_REQUEST_ID = "5f0c1e7a-3b2d-4c8e-9a61-2d7b4e9f0a13"
 ME_REQUEST_ID = "9d4b2a61-7e3f-4c05-b8a9-1f6e0d2c3b47"
-
-ERRORS: list[type[AppError]] = [
-    BadRequest,
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Conflict,
-    TooManyRequests,
-    DependencyFailure,
-    ConfigurationError,
-    AppError,
-]
 
 
 class ThingIn(BaseModel):
@@ -51,23 +32,20 @@ class ThingIn(BaseModel):
     count: int = Field(ge=0)
 
 
-def lambda_context() -> LambdaContext:
-    context = LambdaContext()
-    context._function_name = "test-function"
-    context._memory_limit_in_mb = 128
-    context._invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
-    context._aws_request_id = "lambda-request-1"
-    return context
+class CandidateIn(Model):
+    """A request model on the project's base: its validation errors must not repeat what they rejected."""
+
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    phone: int
 
 
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event
+SECRET_EMAIL = "jane.secret-candidate@example"  # invalid (no top-level domain), so it is rejected
+SECRET_PHONE = "call-me-on-0044-7700-900123"
 
 
 def api_event(method: str, path: str, body: Any = None, *, sample: str = "apigw_get_health.json") -> dict[str, Any]:
     """The sample API Gateway event, re-aimed at `method path`."""
-    event = copy.deepcopy(load_event(sample))
+    event = copy.deepcopy(sample_event(sample))
     event["httpMethod"] = event["requestContext"]["httpMethod"] = method
     event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
     event["requestContext"]["path"] = f"/prod{path}"
@@ -81,10 +59,18 @@ def api_event(method: str, path: str, body: Any = None, *, sample: str = "apigw_
 def app() -> APIGatewayRestResolver:
     app = build_resolver()
 
-    @app.get("/v1/errors/<name>")
-    def raise_error(name: str) -> dict[str, str]:
-        error = {cls.__name__: cls for cls in ERRORS}[name]
-        raise error(f"{name} was raised")
+    @app.get("/v1/forbidden")
+    def forbidden() -> dict[str, str]:
+        raise Forbidden("not for you")
+
+    @app.post("/v1/candidates")
+    def create_candidate(body: CandidateIn) -> dict[str, Any]:
+        return body.model_dump()
+
+    @app.post("/v1/imports")
+    def import_candidate() -> dict[str, Any]:
+        # A use case validating data itself: a ValidationError it does not expect is a 500, logged with its trace.
+        return CandidateIn.model_validate(app.current_event.json_body).model_dump()
 
     @app.get("/v1/conflict")
     def conflict() -> dict[str, str]:
@@ -102,8 +88,9 @@ def app() -> APIGatewayRestResolver:
     def whoami() -> dict[str, Any]:
         ctx = request_context(app)
         return {
-            "tenant": ctx.principal.tenant,
-            "roles": sorted(ctx.principal.roles),
+            "tenant": ctx.actor.tenant,
+            "kind": ctx.actor.kind,
+            "roles": sorted(ctx.actor.roles),
             "request_id": ctx.request_id,
             "source_ip": ctx.source_ip,
         }
@@ -112,24 +99,8 @@ def app() -> APIGatewayRestResolver:
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = app.resolve(event, lambda_context())
+    response = app.resolve(event, make_lambda_context())
     return response["statusCode"], json.loads(response["body"])
-
-
-@pytest.mark.parametrize("error", ERRORS, ids=[e.__name__ for e in ERRORS])
-def test_app_errors_map_to_their_status_and_error_body(app: APIGatewayRestResolver, error: type[AppError]) -> None:
-    status, body = resolve(app, api_event("GET", f"/v1/errors/{error.__name__}"))
-
-    assert status == error.status
-    assert body == {
-        "error": {
-            "code": error.code,
-            "message": f"{error.__name__} was raised",
-            "request_id": HEALTH_REQUEST_ID,
-            "details": [],
-        }
-    }
-    ErrorBody.model_validate(body)
 
 
 def test_error_details_travel_inside_the_error_body(app: APIGatewayRestResolver) -> None:
@@ -156,7 +127,7 @@ def test_an_unexpected_exception_is_a_500_that_does_not_leak_its_message(app: AP
 
 
 def test_error_responses_are_json(app: APIGatewayRestResolver) -> None:
-    response = app.resolve(api_event("GET", "/v1/errors/Forbidden"), lambda_context())
+    response = app.resolve(api_event("GET", "/v1/forbidden"), make_lambda_context())
 
     assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
 
@@ -220,12 +191,13 @@ def test_an_unknown_route_is_a_404_error_body(app: APIGatewayRestResolver) -> No
     }
 
 
-def test_request_context_reads_the_verified_principal(app: APIGatewayRestResolver) -> None:
+def test_request_context_reads_the_verified_actor(app: APIGatewayRestResolver) -> None:
     status, body = resolve(app, api_event("GET", "/v1/whoami", sample="apigw_get_me.json"))
 
     assert status == 200
     assert body == {
         "tenant": "acme",
+        "kind": "user",
         "roles": [Role.AUDITOR.value, Role.RECRUITER.value],
         "request_id": ME_REQUEST_ID,
         "source_ip": "198.51.100.7",
@@ -246,7 +218,7 @@ def test_error_responses_document_the_error_body() -> None:
     assert set(responses) == {401, 403, 503}
     for entry in responses.values():
         assert entry["content"]["application/json"]["model"] is ErrorBody  # type: ignore[typeddict-item]
-    assert responses[403]["description"] == "The caller's roles do not allow this"
+    assert responses[403]["description"] == "The caller's roles or scopes do not allow this"
 
 
 def test_ok_response_documents_the_model() -> None:
@@ -298,3 +270,45 @@ def test_a_route_without_input_is_served_without_loading_powertools_validation()
     )
 
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [200, {"ok": True}, False]
+
+
+# ---- no request body in the logs -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """Everything the project's Powertools logger writes during the test, as it would reach CloudWatch."""
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    return stream
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/v1/candidates", 422), ("/v1/imports", 500)],
+    ids=["request-validation", "use-case-validation"],
+)
+def test_no_log_line_of_a_rejected_request_holds_its_body(
+    app: APIGatewayRestResolver, log_output: io.StringIO, path: str, status: int
+) -> None:
+    answered, body = resolve(app, api_event("POST", path, {"email": SECRET_EMAIL, "phone": SECRET_PHONE}))
+
+    assert answered == status
+    lines = log_output.getvalue().splitlines()
+    assert lines, "the rejection was logged"
+    for line in lines:
+        assert SECRET_EMAIL not in line
+        assert SECRET_PHONE not in line
+    assert SECRET_EMAIL not in json.dumps(body)
+    assert SECRET_PHONE not in json.dumps(body)
+
+
+def test_a_validation_error_of_a_project_model_does_not_repeat_its_input() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        CandidateIn.model_validate({"email": SECRET_EMAIL, "phone": SECRET_PHONE})
+
+    assert SECRET_EMAIL not in str(raised.value)
+    assert SECRET_PHONE not in str(raised.value)
+    assert {e["loc"][0] for e in raised.value.errors()} == {"email", "phone"}

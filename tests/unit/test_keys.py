@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import BadRequest
-from shared.keys import GATEWAY_TENANT, sequence_key, tenant_key, tenant_of
+from shared.keys import GATEWAY_TENANT, sequence_key, tenant_key
 
 
 def test_tenant_key_starts_with_the_tenant():
     # Given a tenant and key parts / When a key is built / Then it is tenant-first
     assert tenant_key("acme", "AUDIT") == "T#acme#AUDIT"
-    assert tenant_of(tenant_key("acme", "AUDIT")) == "acme"
+    assert tenant_key("acme", "AUDIT", "SEQ") == "T#acme#AUDIT#SEQ"
 
 
 @pytest.mark.parametrize("tenant", ["", "A", "acme#globex", "_admin", "x" * 80, "acme corp"])

@@ -1,8 +1,13 @@
-"""GET /v1/health: no authentication; versions, the service clock and the last workflow heartbeat."""
+"""GET /v1/health: no authentication; the status, versions, the service clock and the last workflow heartbeat.
+
+The status is `degraded` when the scheduled health workflow has not recorded a heartbeat within
+`HEALTH_STALE_AFTER_SECONDS`; the answer is still a 200, since the API that answers is up.
+"""
 
 from __future__ import annotations
 
 import platform
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import __version__ as powertools_version
@@ -10,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.platform.dal.heartbeats import DynamoHeartbeatStore
-from functions.platform.logic.health import latest_heartbeat
+from functions.platform.logic.health import check_health
 from functions.platform.models.env import HealthSettings
 from functions.platform.models.output import HealthOutput, VersionsOutput
 from shared import clock
@@ -24,20 +29,29 @@ app = build_resolver()
 @app.get(
     "/v1/health",
     summary="Service health",
-    description="Answers without authentication: versions, the service clock and the last health-workflow run.",
-    responses={**ok_response(HealthOutput, "The service is up"), **error_responses(500, 503)},
+    description=(
+        "Answers without authentication: `ok`, or `degraded` when the scheduled health workflow's last heartbeat "
+        "is stale or missing (HTTP 200 either way), versions, the service clock and the last health-workflow run."
+    ),
+    responses={
+        **ok_response(HealthOutput, "The service answers; `status` says ok or degraded"),
+        **error_responses(500, 503),
+    },
     tags=["platform"],
 )
 def get_health() -> HealthOutput:
     settings = load_settings(HealthSettings)
-    heartbeat = latest_heartbeat(DynamoHeartbeatStore(settings.PLATFORM_TABLE_NAME))
+    health = check_health(
+        DynamoHeartbeatStore(settings.PLATFORM_TABLE_NAME),
+        stale_after=timedelta(seconds=settings.HEALTH_STALE_AFTER_SECONDS),
+    )
     return HealthOutput(
-        status="ok",
+        status=health.status,
         versions=VersionsOutput(
             service=settings.SERVICE_VERSION, python=platform.python_version(), powertools=powertools_version
         ),
         now=clock.now(),
-        last_heartbeat=heartbeat.checked_at if heartbeat else None,
+        last_heartbeat=health.last_heartbeat,
     )
 
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.platform.dal.heartbeats import DynamoHeartbeatStore, HeartbeatStore
 from functions.platform.logic.health import record_heartbeat
-from functions.platform.models.env import HealthSettings
+from functions.platform.models.env import PlatformTableSettings
 from shared import clock
 from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
@@ -22,7 +22,7 @@ def lambda_handler(
 ) -> dict[str, Any]:
     """Input: the state machine's `{"execution": "<execution id>"}`; output: the recorded heartbeat."""
     if store is None:
-        store = DynamoHeartbeatStore(load_settings(HealthSettings).PLATFORM_TABLE_NAME)
+        store = DynamoHeartbeatStore(load_settings(PlatformTableSettings).PLATFORM_TABLE_NAME)
     heartbeat = record_heartbeat(store, execution=event.get("execution"))
     metrics.add_metric(name="HealthHeartbeats", unit="Count", value=1)
     return {"checked_at": clock.isoformat(heartbeat.checked_at), "execution": heartbeat.execution}

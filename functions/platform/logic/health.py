@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from functions.platform.dal.heartbeats import HeartbeatStore
-from functions.platform.models.entities import Heartbeat
+from functions.platform.models.entities import Health, HealthStatus, Heartbeat
 from shared import clock
 
 
-def latest_heartbeat(store: HeartbeatStore) -> Heartbeat | None:
-    """The last heartbeat that the health workflow recorded, if any."""
-    return store.latest()
+def check_health(store: HeartbeatStore, stale_after: timedelta) -> Health:
+    """`ok` when the health workflow recorded a heartbeat within `stale_after`, `degraded` otherwise.
+
+    A missing heartbeat is degraded too: the workflow never ran end to end, whatever the reason.
+    """
+    heartbeat = store.latest()
+    fresh = heartbeat is not None and clock.now() - heartbeat.checked_at <= stale_after
+    return Health(
+        status=HealthStatus.OK if fresh else HealthStatus.DEGRADED,
+        last_heartbeat=heartbeat.checked_at if heartbeat else None,
+    )
 
 
 def record_heartbeat(store: HeartbeatStore, execution: str | None) -> Heartbeat:

@@ -1,32 +1,28 @@
-"""Use case: tell callers who the verified token says they are."""
+"""Use case: tell callers, people and machines alike, who the verified token says they are."""
 
 from __future__ import annotations
 
 from functions.platform.models.entities import Identity
-from shared.audit import AuditEntry, AuditLog, Outcome
-from shared.http import RequestContext
+from shared.audit import AuditLog
+from shared.auth import Actor
 from shared.permissions import Permission, authorize
 
 
-def who_am_i(request: RequestContext, audit: AuditLog) -> Identity:
-    """The caller's tenant, subject and roles; the read is audited like any access to personal data."""
-    principal = request.principal
-    resource = f"identity/{principal.subject}"
-    authorize(principal, Permission.READ_OWN_IDENTITY, resource=resource, request_id=request.request_id, audit=audit)
-    audit.append(
-        AuditEntry(
-            tenant=principal.tenant,
-            actor=principal.subject,
-            action=Permission.READ_OWN_IDENTITY.value,
-            resource=resource,
-            outcome=Outcome.ALLOWED,
-            request_id=request.request_id,
-            source_ip=request.source_ip,
-        )
+def who_am_i(actor: Actor, *, request_id: str, audit: AuditLog, source_ip: str | None = None) -> Identity:
+    """The caller's tenant, kind, subject, roles and scopes; the read is audited like any access to personal data."""
+    authorize(
+        actor,
+        Permission.READ_OWN_IDENTITY,
+        resource=f"identity/{actor.id}",
+        request_id=request_id,
+        audit=audit,
+        source_ip=source_ip,
     )
     return Identity(
-        tenant=principal.tenant,
-        subject=principal.subject,
-        username=principal.username,
-        roles=sorted(role.value for role in principal.roles),
+        tenant=actor.tenant,
+        kind=actor.kind,
+        subject=actor.id,
+        username=actor.username,
+        roles=sorted(role.value for role in actor.roles),
+        scopes=sorted(scope.value for scope in actor.scopes),
     )

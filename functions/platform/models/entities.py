@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
+from shared.auth import ActorKind
 from shared.models import Model
 
 
@@ -15,11 +17,24 @@ class Heartbeat(Model):
     execution: str | None = None
 
 
+class HealthStatus(StrEnum):
+    OK = "ok"  # the function answers and the health workflow ran recently
+    DEGRADED = "degraded"  # the function answers, but the last heartbeat is stale or missing
+
+
+@dataclass(frozen=True)
+class Health:
+    status: HealthStatus
+    last_heartbeat: datetime | None
+
+
 @dataclass(frozen=True)
 class Identity:
-    """Who a verified token says the caller is (built from an already validated Principal, so not re-validated)."""
+    """Who a verified token says the caller is (built from an already verified Actor, so not re-validated)."""
 
     tenant: str
+    kind: ActorKind
     subject: str
     username: str | None
     roles: list[str]
+    scopes: list[str]

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from shared.auth import Role
+from functions.platform.models.entities import HealthStatus
+from shared.auth import ActorKind, Role, Scope
 from shared.models import Model
 
 
@@ -17,7 +18,14 @@ class VersionsOutput(Model):
 
 
 class HealthOutput(Model):
-    status: str = Field(description="`ok` when the function answers", examples=["ok"])
+    status: HealthStatus = Field(
+        description=(
+            "`ok` when the function answers and the scheduled health workflow completed recently; `degraded` when "
+            "its last heartbeat is older than the configured threshold (`HEALTH_STALE_AFTER_SECONDS`) or missing. "
+            "Both are answered with HTTP 200: the API itself is up, and a monitor reads `status`."
+        ),
+        examples=["ok"],
+    )
     versions: VersionsOutput
     now: datetime = Field(description="The service clock (UTC); the local runtime can move it forward")
     last_heartbeat: datetime | None = Field(description="When the scheduled health workflow last completed")
@@ -25,6 +33,13 @@ class HealthOutput(Model):
 
 class MeOutput(Model):
     tenant: str = Field(description="The tenant of the verified token")
-    subject: str = Field(description="The token's subject (`sub`)")
+    actor: ActorKind = Field(
+        description="`user` for a person's ID token, `integration` for a machine client's access token",
+        examples=["user"],
+    )
+    subject: str = Field(description="The token's subject (`sub`): the user, or the integration's client id")
     username: str | None = None
-    roles: list[Role] = Field(description="Roles carried by the token, sorted")
+    roles: list[Role] = Field(description="Roles carried by a person's token, sorted; empty for an integration")
+    scopes: list[Scope] = Field(
+        description="Scopes of an integration's token, without the `ats/` prefix, sorted; empty for a person"
+    )

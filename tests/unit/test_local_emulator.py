@@ -1,0 +1,150 @@
+"""The emulator steps for what moto's CloudFormation skips or lacks, run against moto in-process: the template's
+secrets, the tenants' secrets from the template's declaration, settings that referred to skipped resources, and a
+rule whose target is an SQS queue (the consumer pattern's first hop, which moto delivers itself)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.local import adapters
+from infra.local.emulator import (
+    REGION,
+    Emulator,
+    Unresolved,
+    create_template_secrets,
+    resolve,
+    seed_tenant_secrets,
+)
+from infra.local.template import Assembly, TenantSecretDef
+
+STACK = "AtsCompliance-dev"
+
+
+class LocalClients(Emulator):
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        return self.clients[service]
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    with mock_aws():
+        yield LocalClients(server=None, endpoint="", port=0)
+
+
+def assembly(resources: dict[str, Any], metadata: dict[str, Any] | None = None, **outputs: Any) -> Assembly:
+    template = {"Resources": resources, "Outputs": {k: {"Value": v} for k, v in outputs.items()}}
+    declared = [TenantSecretDef(**d) for d in (metadata or {}).get("AtsTenantSecrets", [])]
+    return Assembly(STACK, template, None, {"files": {}}, None, tenant_secrets=declared)  # type: ignore[arg-type]
+
+
+def test_every_secret_of_the_template_is_created_from_its_string_or_generator(emulator: Emulator) -> None:
+    resources = {
+        "Plain": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {"Name": {"Fn::Join": ["", [{"Ref": "AWS::StackName"}, "/plain"]]}, "SecretString": "s3cr3t"},
+        },
+        "Generated": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "GenerateSecretString": {
+                    "SecretStringTemplate": '{"username": "svc"}',
+                    "GenerateStringKey": "password",
+                    "PasswordLength": 40,
+                    "ExcludePunctuation": True,
+                }
+            },
+        },
+        "Bare": {"Type": "AWS::SecretsManager::Secret", "Properties": {"KmsKeyId": {"Ref": "SomeKey"}}},
+    }
+    arns = create_template_secrets(emulator, assembly(resources))
+    secrets = emulator.client("secretsmanager")
+    assert set(arns) == {"Plain", "Generated", "Bare"}
+    assert secrets.get_secret_value(SecretId=f"{STACK}/plain")["SecretString"] == "s3cr3t"
+    generated = json.loads(secrets.get_secret_value(SecretId=arns["Generated"])["SecretString"])
+    assert generated["username"] == "svc" and len(generated["password"]) == 40 and generated["password"].isalnum()
+    assert secrets.get_secret_value(SecretId=arns["Bare"])["SecretString"]  # an unknown secret never stops the start
+
+
+def test_tenant_secrets_are_seeded_per_declaration_as_keyrings(emulator: Emulator) -> None:
+    metadata = {
+        "AtsTenantSecrets": [
+            {"kind": "hmac", "description": "HMAC key"},
+            {"kind": "webhook/standard", "description": "signing secret", "session": True},
+        ]
+    }
+    prefix = {"Fn::Join": ["", [{"Ref": "AWS::StackName"}, "/tenants/"]]}
+    for_session = seed_tenant_secrets(emulator, assembly({}, metadata, TenantSecretPrefix=prefix), ["acme", "globex"])
+    secrets = emulator.client("secretsmanager")
+    names = sorted(s["Name"] for s in secrets.list_secrets()["SecretList"])
+    assert names == [
+        f"{STACK}/tenants/acme/hmac",
+        f"{STACK}/tenants/acme/webhook/standard",
+        f"{STACK}/tenants/globex/hmac",
+        f"{STACK}/tenants/globex/webhook/standard",
+    ]
+    keyring = json.loads(secrets.get_secret_value(SecretId=f"{STACK}/tenants/acme/hmac")["SecretString"])
+    assert keyring["current"] == "1" and len(base64.b64decode(keyring["keys"]["1"])) == 32
+    # Only the session kinds reach session.json, with the very key the secret holds; each tenant its own key
+    assert set(for_session) == {"acme", "globex"} and all(set(v) == {"webhook/standard"} for v in for_session.values())
+    webhook = json.loads(secrets.get_secret_value(SecretId=f"{STACK}/tenants/globex/webhook/standard")["SecretString"])
+    assert for_session["globex"]["webhook/standard"] == webhook["keys"]["1"]
+    assert for_session["acme"]["webhook/standard"] != for_session["globex"]["webhook/standard"]
+
+
+def test_nothing_declared_nothing_seeded(emulator: Emulator) -> None:
+    assert seed_tenant_secrets(emulator, assembly({}), ["acme", "globex"]) == {}
+    assert emulator.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_references_resolve_to_what_the_runtime_created() -> None:
+    refs = {"Secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"}
+    assert resolve({"Ref": "Secret"}, STACK, refs) == refs["Secret"]
+    assert resolve({"Fn::GetAtt": ["Secret", "Arn"]}, STACK, refs) == refs["Secret"]
+    assert resolve({"Fn::Sub": "${AWS::StackName}/${AWS::Region}"}, STACK, {}) == f"{STACK}/eu-west-1"
+    with pytest.raises(Unresolved):
+        resolve({"Ref": "Skipped"}, STACK, refs)
+
+
+def test_a_rule_with_an_sqs_target_from_the_template_delivers_matching_events(emulator: Emulator) -> None:
+    adapters.apply_static()  # the bus's physical id, as the runtime deploys
+    template = {
+        "Resources": {
+            "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "domain-bus"}},
+            "Inbox": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Consumer": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventBusName": {"Ref": "Bus"},
+                    "EventPattern": {"source": ["ats.retention"], "detail-type": ["PolicyChanged"]},
+                    "State": "ENABLED",
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["Inbox", "Arn"]}, "Id": "inbox"}],
+                },
+            },
+        }
+    }
+    cfn = emulator.client("cloudformation")
+    cfn.create_stack(StackName="rule-to-queue", TemplateBody=json.dumps(template))
+    resources = cfn.describe_stack_resources(StackName="rule-to-queue")["StackResources"]
+    queue_url = next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "Inbox")
+    detail = {"metadata": {"tenant": "acme"}, "data": {"policy_id": "p1"}}
+    emulator.client("events").put_events(
+        Entries=[
+            {"EventBusName": "domain-bus", "Source": "ats.retention", "DetailType": dt, "Detail": json.dumps(detail)}
+            for dt in ("PolicyChanged", "SomethingElse")
+        ]
+    )
+    messages = emulator.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    body = json.loads(messages[0]["Body"])  # the SQS message body is the EventBridge event
+    assert body["detail-type"] == "PolicyChanged" and body["source"] == "ats.retention" and body["detail"] == detail
