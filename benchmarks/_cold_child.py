@@ -16,7 +16,8 @@ import sys
 import time
 
 RESULT_MARKER = "@@cold-start-result@@ "
-_CLIENT_CALL = r"""\bclient\(\s*["']([a-z0-9-]+)["']\s*\)"""
+# `client("dynamodb")` (shared.aws) and `LazyClient("dynamodb")`, the adapters' class attribute
+_CLIENT_CALL = r"""\b(?:Lazy)?[Cc]lient\(\s*["']([a-z0-9-]+)["']\s*\)"""
 
 
 def _ms(start: float, end: float) -> float:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ConfigDict, Field
 
 from shared import clock
+from shared.aws import LazyClient
 from shared.errors import DependencyFailure
 from shared.keys import check_tenant, sequence_key, tenant_key
 from shared.models import Model
@@ -95,13 +96,7 @@ class DynamoAuditLog:
         self._table = table_name
         self._client = client
 
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("dynamodb")
-        return self._client
+    client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
     def append(self, entry: AuditEntry) -> AuditRecord:
         """Chain `entry` onto its tenant's log; a fact already recorded is returned as it was recorded."""

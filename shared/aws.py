@@ -3,19 +3,51 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+ClientT = TypeVar("ClientT")
+
+
+@cache
+def _session() -> Any:
+    # One session per execution environment: its loader caches the endpoint and model data that every client
+    # reads, so a function's second client costs a fraction of its first (Lambda runs one invocation at a time).
+    import boto3
+
+    return boto3.session.Session()
 
 
 @cache
 def client(service: str) -> Any:
     """The shared client for `service` (region, credentials and endpoint come from the environment)."""
-    import boto3
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return _session().client(service, config=config)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that switch endpoints)."""
+    """Forget cached clients and the session (tests that switch endpoints or credentials)."""
     client.cache_clear()
+    _session.cache_clear()
+
+
+class LazyClient(Generic[ClientT]):
+    """The `client` of an adapter: the boto3 client injected as `self._client` (tests), or else the shared client
+    for `service`, created on first use rather than at import (cold start) and cached per process.
+
+        class DynamoThingStore:
+            client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
+
+            def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+                self._table, self._client = table_name, client
+    """
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __get__(self, adapter: Any, owner: type | None = None) -> ClientT:
+        if adapter._client is None:
+            adapter._client = client(self._service)
+        found: ClientT = adapter._client
+        return found

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from shared.aws import LazyClient
 from shared.errors import BadRequest, ConfigurationError
 from shared.keys import check_tenant
 from shared.secrets import new_keyring
@@ -115,13 +116,7 @@ class FieldCipher:
         self._encrypt_keys: _TtlLru[tuple[str, str], _DataKey] = _TtlLru(_CACHE_SIZE, _DATA_KEY_TTL_SECONDS)
         self._decrypt_keys: _TtlLru[tuple[bytes, str, str], bytes] = _TtlLru(_CACHE_SIZE, _DATA_KEY_TTL_SECONDS)
 
-    @property
-    def client(self) -> KMSClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("kms")
-        return self._client
+    client: LazyClient[KMSClient] = LazyClient("kms")
 
     def _data_key(self, tenant: str, purpose: str) -> tuple[bytes, bytes]:
         cached = self._encrypt_keys.get((tenant, purpose))

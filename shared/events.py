@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from shared import clock
+from shared.aws import LazyClient
 from shared.errors import DependencyFailure
 from shared.keys import TENANT_PATTERN
 from shared.models import Model
@@ -267,13 +268,7 @@ class EventBridgePublisher:
         self._max_delay = max_delay
         self._sleep = sleep
 
-    @property
-    def client(self) -> EventBridgeClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("events")
-        return self._client
+    client: LazyClient[EventBridgeClient] = LazyClient("events")
 
     def _entry(self, event: DomainEvent, trace: str | None) -> Any:
         return {

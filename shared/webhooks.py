@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import clock
+from shared.aws import LazyClient
 from shared.errors import ConfigurationError, Unauthenticated
 from shared.keys import GATEWAY_TENANT, SYSTEM_TENANTS, TENANT_PATTERN, tenant_key
 
@@ -156,13 +157,7 @@ class DynamoReplayGuard:
         self._table = table_name
         self._client = client
 
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("dynamodb")
-        return self._client
+    client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
     @staticmethod
     def _key(tenant: str, provider: str, event_id: str) -> dict[str, Any]:
@@ -259,13 +254,7 @@ class SqsDeliverySink:
         self._queue_url = queue_url
         self._client = client
 
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("sqs")
-        return self._client
+    client: LazyClient[SQSClient] = LazyClient("sqs")
 
     def put(self, delivery: WebhookDelivery) -> None:
         self.client.send_message(

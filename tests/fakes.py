@@ -120,22 +120,3 @@ class FakeVacancyStore:
             raise StaleWrite(vacancy.vacancy_id)
         self.items[(vacancy.tenant, vacancy.vacancy_id)] = vacancy
         self.writes += 1
-
-    def mark_published(self, vacancy: Any) -> None:
-        current = self.items.get((vacancy.tenant, vacancy.vacancy_id))
-        if current is not None and current.version == vacancy.version:
-            self.items[(vacancy.tenant, vacancy.vacancy_id)] = current.model_copy(update={"event_pending": False})
-
-
-class FakePublisher:
-    """The EventPublisher port in memory; `fail` makes the next publish calls raise DependencyFailure."""
-
-    def __init__(self, fail: int = 0) -> None:
-        self.published: list[Any] = []
-        self.fail = fail
-
-    def publish(self, events: Any) -> None:
-        if self.fail:
-            self.fail -= 1
-            raise DependencyFailure("EventBridge unavailable")
-        self.published.extend(events)

@@ -151,8 +151,7 @@ class ApiConstruct(Construct):
         }
         return self.user_pool.add_resource_server(
             "ResourceServer",
-            identifier=RESOURCE_SERVER,
-            user_pool_resource_server_name="ATS compliance API",
+            identifier=RESOURCE_SERVER,  # the name defaults to the identifier: no fixed name, per stage or not
             scopes=list(self.scopes.values()),
         )
 

@@ -37,7 +37,6 @@ class RetentionConstruct(DomainConstruct):
             handler=_VACANCIES,
             reads=[only(self.table, "GetItem"), only(audit_table, "GetItem")],
             writes=[only(self.table, "PutItem", "UpdateItem"), *audited],
-            bus=True,
             scopes=[Scope.RETENTION_WRITE],
         )
         self.route(

@@ -1,5 +1,5 @@
-"""The ATS reports its vacancies: idempotent on its id, phases only forward, every change an event, reads
-confined to the caller's tenant (seed 002: the timeline is cumulative, so a vacancy never re-opens)."""
+"""The ATS reports its vacancies: idempotent on its id, phases only forward, reads confined to the caller's tenant
+(seed 002: the timeline is cumulative, so a vacancy never re-opens)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from pydantic import ValidationError
 
 from functions.retention.logic.vacancies import get_vacancy, report_vacancy
 from functions.retention.models.entities import VacancyKind, VacancyStatus
-from functions.retention.models.events import VacancyChanged
 from functions.retention.models.input import VacancyReport
 from shared import clock
 from shared.audit import Outcome
 from shared.auth import Actor, Role, Scope
-from shared.errors import Conflict, DependencyFailure, Forbidden, NotFound
-from tests.fakes import FakeAuditLog, FakePublisher, FakeVacancyStore
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from tests.fakes import FakeAuditLog, FakeVacancyStore
 
 OPENED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 CLOSED = OPENED + timedelta(days=30)
@@ -34,7 +33,6 @@ def _clock() -> Any:
 class World:
     def __init__(self) -> None:
         self.store = FakeVacancyStore()
-        self.publisher = FakePublisher()
         self.audit = FakeAuditLog()
 
     def report(self, status: VacancyStatus, actor: Actor = ATS, vacancy_id: str = "V-100", **dates: Any) -> Any:
@@ -46,7 +44,6 @@ class World:
             status=status,
             dates=dates,
             store=self.store,
-            publisher=self.publisher,
             audit=self.audit,
             request_id="req-1",
         )
@@ -55,26 +52,16 @@ class World:
         return get_vacancy(actor, vacancy_id, store=self.store, audit=self.audit, request_id="req-2")
 
 
-def test_a_first_report_records_the_vacancy_and_emits_an_event() -> None:
+def test_a_first_report_records_the_vacancy_for_the_callers_tenant() -> None:
     world = World()
 
     vacancy, created = world.report(VacancyStatus.OPEN)
 
     assert created and vacancy.version == 1 and vacancy.tenant == "acme"
-    [event] = world.publisher.published
-    assert isinstance(event, VacancyChanged)
-    assert (event.tenant, event.vacancy_id, event.status, event.previous_status, event.revision) == (
-        "acme",
-        "V-100",
-        VacancyStatus.OPEN,
-        None,
-        1,
-    )
-    assert event.event_id == vacancy.event_id
-    assert not world.store.get("acme", "V-100").event_pending  # the outbox flag is cleared once published
+    assert world.store.get("acme", "V-100") == vacancy
 
 
-def test_repeating_a_report_changes_nothing_and_emits_nothing() -> None:
+def test_repeating_a_report_changes_nothing() -> None:
     world = World()
     world.report(VacancyStatus.OPEN)
 
@@ -82,20 +69,16 @@ def test_repeating_a_report_changes_nothing_and_emits_nothing() -> None:
 
     assert not created and vacancy.version == 1
     assert world.store.writes == 1
-    assert len(world.publisher.published) == 1
 
 
-def test_closing_moves_forward_and_names_the_previous_status() -> None:
+def test_closing_moves_the_vacancy_forward() -> None:
     world = World()
     world.report(VacancyStatus.OPEN)
 
     vacancy, created = world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
 
     assert not created and vacancy.version == 2 and vacancy.closed_at == CLOSED
-    assert [(e.status, e.previous_status) for e in world.publisher.published] == [
-        (VacancyStatus.OPEN, None),
-        (VacancyStatus.CLOSED, VacancyStatus.OPEN),
-    ]
+    assert world.store.get("acme", "V-100").status is VacancyStatus.CLOSED
 
 
 def test_a_vacancy_never_goes_back_to_an_earlier_phase() -> None:
@@ -106,7 +89,7 @@ def test_a_vacancy_never_goes_back_to_an_earlier_phase() -> None:
         world.report(VacancyStatus.OPEN)
 
     assert world.store.get("acme", "V-100").status is VacancyStatus.CLOSED
-    assert len(world.publisher.published) == 1
+    assert world.store.writes == 1
 
 
 def test_the_kind_of_a_vacancy_cannot_change() -> None:
@@ -117,26 +100,11 @@ def test_the_kind_of_a_vacancy_cannot_change() -> None:
         world.report(VacancyStatus.OPEN, kind=VacancyKind.TALENT_POOL)
 
 
-def test_an_event_that_failed_to_publish_is_published_by_the_retried_report() -> None:
-    world = World()
-    world.publisher.fail = 1
-
-    with pytest.raises(DependencyFailure):
-        world.report(VacancyStatus.OPEN)
-    assert world.store.get("acme", "V-100").event_pending
-    vacancy, _ = world.report(VacancyStatus.OPEN)
-
-    [event] = world.publisher.published
-    assert event.event_id == vacancy.event_id and event.revision == 1
-    assert not world.store.get("acme", "V-100").event_pending
-    assert world.store.writes == 1
-
-
 def test_a_concurrent_report_is_judged_against_what_landed_first() -> None:
     world = World()
     world.report(VacancyStatus.OPEN)
     closed, _ = World().report(VacancyStatus.CLOSED, closed_at=CLOSED)
-    world.store.race = closed.model_copy(update={"version": 2, "event_pending": False})
+    world.store.race = closed.model_copy(update={"version": 2})
 
     with pytest.raises(Conflict, match="is closed; it cannot go back to open"):
         world.report(VacancyStatus.OPEN, opened_at=OPENED - timedelta(days=1))
@@ -187,3 +155,15 @@ def test_people_read_their_tenants_vacancy_and_another_tenants_is_not_found() ->
 def test_a_report_that_contradicts_itself_is_refused(body: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         VacancyReport.model_validate(body)
+
+
+@pytest.mark.parametrize("vacancy_id", ["", "-leading-dash", "has space", "a#b", "x" * 129, "café"])
+def test_a_malformed_vacancy_id_is_a_400_naming_the_rule_and_nothing_is_read_or_written(vacancy_id: str) -> None:
+    world = World()
+
+    with pytest.raises(BadRequest, match="vacancy_id must be"):
+        world.report(VacancyStatus.OPEN, vacancy_id=vacancy_id)
+    with pytest.raises(BadRequest, match="vacancy_id must be"):
+        world.read(ATS, vacancy_id)
+
+    assert world.store.writes == 0 and world.audit.entries == []

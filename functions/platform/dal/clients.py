@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from shared.aws import LazyClient
 from shared.keys import PLATFORM_TENANT, tenant_key
 
 if TYPE_CHECKING:
@@ -25,13 +26,7 @@ class DynamoClientRegistry:
         self._table = table_name
         self._client = client
 
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("dynamodb")
-        return self._client
+    client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
     def tenant_of(self, client_id: str) -> str | None:
         """The tenant registered for `client_id`, or None. Read consistently: a revoked client stops at once."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from functions.platform.models.entities import Heartbeat
+from shared.aws import LazyClient
 from shared.keys import PLATFORM_TENANT, tenant_key
 
 if TYPE_CHECKING:
@@ -26,13 +27,7 @@ class DynamoHeartbeatStore:
         self._table = table_name
         self._client = client
 
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("dynamodb")
-        return self._client
+    client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
     def save(self, heartbeat: Heartbeat) -> None:
         item = {**_KEY, "checked_at": {"S": heartbeat.checked_at.isoformat()}}

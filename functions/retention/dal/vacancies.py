@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.retention.models.entities import Vacancy
+from shared.aws import LazyClient
 from shared.keys import tenant_key
 
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ class VacancyStore(Protocol):
 
     def save(self, vacancy: Vacancy, *, previous_version: int | None) -> None: ...
 
-    def mark_published(self, vacancy: Vacancy) -> None: ...
-
 
 def _key(tenant: str, vacancy_id: str) -> dict[str, Any]:
     return {"pk": {"S": tenant_key(tenant, "VACANCY", vacancy_id)}, "sk": {"S": _SK}}
@@ -37,13 +35,7 @@ class DynamoVacancyStore:
         self._table = table_name
         self._client = client
 
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from shared.aws import client
-
-            self._client = client("dynamodb")
-        return self._client
+    client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
     def get(self, tenant: str, vacancy_id: str) -> Vacancy | None:
         item = self.client.get_item(TableName=self._table, Key=_key(tenant, vacancy_id), ConsistentRead=True).get(
@@ -66,17 +58,6 @@ class DynamoVacancyStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             raise StaleWrite(vacancy.vacancy_id) from None
 
-    def mark_published(self, vacancy: Vacancy) -> None:
-        """Clear the outbox flag of this version (a later version keeps its own)."""
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.update_item(
-                TableName=self._table,
-                Key=_key(vacancy.tenant, vacancy.vacancy_id),
-                UpdateExpression="REMOVE event_pending",
-                ConditionExpression="version = :version",
-                ExpressionAttributeValues={":version": {"N": str(vacancy.version)}},
-            )
-
 
 def _to_item(vacancy: Vacancy) -> dict[str, Any]:
     item: dict[str, Any] = {
@@ -86,16 +67,11 @@ def _to_item(vacancy: Vacancy) -> dict[str, Any]:
         "kind": {"S": vacancy.kind.value},
         "status": {"S": vacancy.status.value},
         "version": {"N": str(vacancy.version)},
-        "event_id": {"S": vacancy.event_id},
     }
     for name in _DATES:
         value: datetime | None = getattr(vacancy, name)
         if value is not None:
             item[name] = {"S": value.isoformat()}
-    if vacancy.previous_status is not None:
-        item["previous_status"] = {"S": vacancy.previous_status.value}
-    if vacancy.event_pending:
-        item["event_pending"] = {"BOOL": True}
     return item
 
 
@@ -106,8 +82,5 @@ def _from_item(item: dict[str, Any]) -> Vacancy:
         kind=item["kind"]["S"],
         status=item["status"]["S"],
         version=int(item["version"]["N"]),
-        event_id=item["event_id"]["S"],
-        previous_status=item.get("previous_status", {}).get("S"),
-        event_pending=bool(item.get("event_pending", {}).get("BOOL", False)),
         **{name: datetime.fromisoformat(item[name]["S"]) for name in _DATES if name in item},
     )

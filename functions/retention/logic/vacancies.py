@@ -1,27 +1,35 @@
 """Use cases: the ATS reports its vacancies as they happen; people and integrations read them back.
 
-A report is idempotent on the ATS's vacancy id: repeating it changes nothing and emits nothing. A vacancy's
-phases only move forward (open, closed, archived), since the retention timeline is cumulative. Each accepted
-change emits `VacancyChanged`; the event id is stored with the change and the item keeps an outbox flag until the
-event is on the bus, so a report retried after a publish failure publishes the same event again rather than
-losing it.
+A report is idempotent on the ATS's vacancy id: repeating it changes nothing. A vacancy's phases only move
+forward (open, closed, archived), since the retention timeline is cumulative. No other domain reacts to vacancies
+yet, so no event is published (see docs/decisions.md: events from API writes will go through a transactional
+outbox on the table's stream, so that a write handler needs no EventBridge client).
 """
 
 from __future__ import annotations
 
-import uuid
+import re
 
 from functions.retention.dal.vacancies import StaleWrite, VacancyStore
-from functions.retention.models.entities import Vacancy, VacancyKind, VacancyStatus
-from functions.retention.models.events import VacancyChanged
+from functions.retention.models.entities import VACANCY_ID_PATTERN, Vacancy, VacancyKind, VacancyStatus
 from shared import clock
 from shared.audit import AuditLog
 from shared.auth import Actor
-from shared.errors import Conflict
-from shared.events import EventPublisher
+from shared.errors import BadRequest, Conflict
 from shared.permissions import Permission, authorize, ensure_tenant
 
 _ATTEMPTS = 3
+_VACANCY_ID = re.compile(VACANCY_ID_PATTERN)
+
+
+def check_vacancy_id(vacancy_id: str) -> str:
+    """The ATS's vacancy id if it has the accepted form; BadRequest naming the rule otherwise."""
+    if not _VACANCY_ID.match(vacancy_id):
+        raise BadRequest(
+            "vacancy_id must be 1 to 128 letters, digits or `_ . : -`, starting with a letter or digit",
+            details=[{"loc": ["path", "vacancy_id"], "msg": "invalid vacancy id", "type": "value_error"}],
+        )
+    return vacancy_id
 
 
 def report_vacancy(
@@ -32,7 +40,6 @@ def report_vacancy(
     status: VacancyStatus,
     dates: dict[str, object],
     store: VacancyStore,
-    publisher: EventPublisher,
     audit: AuditLog,
     request_id: str,
     source_ip: str | None = None,
@@ -41,6 +48,7 @@ def report_vacancy(
 
     Raises Conflict when the report moves the vacancy back to an earlier phase or changes its kind.
     """
+    check_vacancy_id(vacancy_id)
     authorize(
         actor,
         Permission.REPORT_RETENTION_RECORDS,
@@ -58,14 +66,9 @@ def report_vacancy(
             status=status,
             reported_at=clock.now(),
             version=current.version + 1 if current else 1,
-            previous_status=current.status if current else None,
-            event_id=str(uuid.uuid4()),
-            event_pending=True,
             **dates,
         )
         if current is not None and current.same_facts(proposed):
-            if current.event_pending:
-                _publish(current, store=store, publisher=publisher, correlation_id=request_id)
             return current, False
         if current is not None:
             _check_transition(current, proposed)
@@ -73,7 +76,6 @@ def report_vacancy(
             store.save(proposed, previous_version=current.version if current else None)
         except StaleWrite:
             continue  # another report of the same vacancy landed first: judge this one against it
-        _publish(proposed, store=store, publisher=publisher, correlation_id=request_id)
         return proposed, current is None
     raise Conflict(f"vacancy {vacancy_id} kept changing while this report was applied: retry")
 
@@ -88,6 +90,7 @@ def get_vacancy(
     source_ip: str | None = None,
 ) -> Vacancy:
     """The caller's tenant's vacancy `vacancy_id`; NotFound for a missing one and for another tenant's alike."""
+    check_vacancy_id(vacancy_id)
     authorize(
         actor,
         Permission.READ_RETENTION_RECORDS,
@@ -109,28 +112,3 @@ def _check_transition(current: Vacancy, proposed: Vacancy) -> None:
         raise Conflict(
             f"vacancy {current.vacancy_id} is {current.status.value}; it cannot go back to {proposed.status.value}"
         )
-
-
-def _publish(
-    vacancy: Vacancy,
-    *,
-    store: VacancyStore,
-    publisher: EventPublisher,
-    correlation_id: str,
-) -> None:
-    publisher.publish(
-        [
-            VacancyChanged(
-                tenant=vacancy.tenant,
-                event_id=vacancy.event_id,
-                occurred_at=vacancy.reported_at,
-                correlation_id=correlation_id,
-                vacancy_id=vacancy.vacancy_id,
-                kind=vacancy.kind,
-                status=vacancy.status,
-                previous_status=vacancy.previous_status,
-                revision=vacancy.version,
-            )
-        ]
-    )
-    store.mark_published(vacancy)

@@ -35,8 +35,7 @@ _RANK = {VacancyStatus.OPEN: 0, VacancyStatus.CLOSED: 1, VacancyStatus.ARCHIVED:
 class Vacancy(Model):
     """A tenant's vacancy, keyed by the ATS's own id.
 
-    `version` counts accepted changes (optimistic locking); `previous_status` is the status before the last change;
-    `event_pending` is set while that change's event has not reached the bus yet (a tiny outbox).
+    `version` counts accepted changes (optimistic locking).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -50,9 +49,6 @@ class Vacancy(Model):
     archived_at: AwareDatetime | None = None
     reported_at: datetime
     version: int = Field(ge=1)
-    previous_status: VacancyStatus | None = None
-    event_id: str
-    event_pending: bool = False
 
     def same_facts(self, other: Vacancy) -> bool:
         """Whether `other` reports exactly what this vacancy already holds (an idempotent repeat)."""

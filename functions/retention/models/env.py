@@ -10,4 +10,3 @@ from shared.settings import BaseSettings
 class VacancyApiSettings(BaseSettings):
     RETENTION_TABLE_NAME: str = Field(min_length=3)
     AUDIT_TABLE_NAME: str = Field(min_length=3)
-    EVENT_BUS_NAME: str = Field(min_length=1)
