@@ -92,6 +92,7 @@ def child_environment(endpoint: str) -> dict[str, str]:
             "POWERTOOLS_SERVICE_NAME": "cold-start-bench",
             "POWERTOOLS_METRICS_NAMESPACE": "ColdStartBench",
             "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as infra/constructs/foundation.py sets it for every function
             "STAGE": "bench",
             "SERVICE_VERSION": "0.0.0-bench",
             "AUDIT_TABLE_NAME": "bench-audit",
@@ -255,7 +256,7 @@ def explain(over: list[tuple[Target, dict[str, Any]]], env: dict[str, str]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cold_start", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="counted runs per target (default 7)")
+    parser.add_argument("--repeat", type=int, default=15, help="counted runs per target (default 15)")
     parser.add_argument("--only", default="", help="only handler modules whose name contains this")
     parser.add_argument(
         "--no-explain",

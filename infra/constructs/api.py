@@ -151,7 +151,8 @@ class ApiConstruct(Construct):
         }
         return self.user_pool.add_resource_server(
             "ResourceServer",
-            identifier=RESOURCE_SERVER,  # the name defaults to the identifier: no fixed name, per stage or not
+            identifier=RESOURCE_SERVER,
+            user_pool_resource_server_name=f"{Aws.STACK_NAME}-api",  # named after its stack, as every resource is
             scopes=list(self.scopes.values()),
         )
 

@@ -196,6 +196,9 @@ class FoundationConstruct(Construct):
                 "STAGE": self.stage.name,
                 "SERVICE_VERSION": self.service_version,
                 "POWERTOOLS_TRACE_DISABLED": "false" if spec.xray_subsegments else "true",
+                # pydantic looks for plugins in the entry points of every installed distribution the first time it
+                # builds a model (a cold start's first settings or request model); we use none.
+                "PYDANTIC_DISABLE_PLUGINS": "__all__",
                 **spec.environment,
             },
         )

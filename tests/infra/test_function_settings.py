@@ -43,7 +43,7 @@ def test_each_function_has_the_settings_its_handler_requires(synth: Synth) -> No
     assert not missing, f"functions deployed without settings their handlers require: {missing}"
 
 
-@pytest.mark.parametrize("field", ["STAGE", "POWERTOOLS_SERVICE_NAME"])
+@pytest.mark.parametrize("field", ["STAGE", "POWERTOOLS_SERVICE_NAME", "PYDANTIC_DISABLE_PLUGINS"])
 def test_the_base_settings_come_from_the_function_factory(synth: Synth, field: str) -> None:
     for logical_id, resource in synth.our_functions().items():
         assert field in resource["Properties"]["Environment"]["Variables"], logical_id

@@ -3,16 +3,21 @@ queue consumer of another domain's event, a scheduled workflow and a tenant secr
 its own App and Stack, and nothing else: no edit to infra/nag.py, infra/local/ or the product stack.
 
 Asserted on its template: the grants, DLQs, alarms, authorizer and scopes, the Metadata declaration, that cdk-nag
-reports nothing unacknowledged, and that the local runtime's template reader picks each entry point up.
+reports nothing unacknowledged, and that the local runtime's template reader picks each entry point up. Then the
+template is deployed as the local runtime deploys a stack (assets published, stack created in the emulator's
+CloudFormation, tenant secrets seeded from the declaration): an event of another domain reaches the consumer's
+queue, which is mapped to its function; the secrets exist per tenant; the workflow's state machine exists.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aws_cdk import App, Duration, Stack, Validations
 from aws_cdk import aws_events as events
@@ -20,11 +25,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
+from moto import mock_aws
 
 from infra.constructs.api import ApiConstruct
 from infra.constructs.domain import DomainConstruct, only
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.stage import StageConfig
+from infra.local import adapters
+from infra.local.emulator import REGION, Emulator, create_stack, publish_assets, seed_tenant_secrets
 from infra.local.template import Assembly, load
 from infra.nag import acknowledge_findings
 from shared.auth import Scope
@@ -32,6 +40,9 @@ from tests.infra.conftest import as_list, ref_target, refs_in
 from tests.infra.test_nag import nag_report
 
 SCREENING = "functions.screening.handlers"
+# moto's CloudFormation skips the types it lacks (alarms, queue policies, ...) with a warning each: known gaps
+# (DESIGN.md), filled by the local runtime where it needs them.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")
 
 
 class ScreeningConstruct(DomainConstruct):
@@ -339,3 +350,86 @@ def test_helpers_refuse_what_would_be_wrong(tmp_path: Path) -> None:
     domain.tenant_secret("provider/x", "one")
     with pytest.raises(ValueError, match="different session flags"):
         domain.tenant_secret("provider/x", "one", session=True)
+
+
+# --- the same domain deployed as the local runtime deploys a stack -------------------------------------------
+
+
+class InProcessEmulator(Emulator):
+    """The emulator's steps against moto in this process (mock_aws), rather than a server."""
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        return self.clients[service]
+
+
+@pytest.fixture(scope="module")
+def deployed(proof: Proof, assembly: Assembly) -> Iterator[tuple[Emulator, dict[str, str], dict[str, Any]]]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        adapters.apply_static()
+        with mock_aws():
+            emulator = InProcessEmulator(server=None, endpoint="", port=0)
+            publish_assets(emulator, assembly)
+            physical = create_stack(emulator, assembly)
+            session = seed_tenant_secrets(emulator, assembly, ["acme", "globex"])
+            yield emulator, physical, session
+
+
+def _one(assembly: Assembly, physical: dict[str, str], prefix: str, type_: str) -> str:
+    """The physical id of the one resource of `type_` whose logical id starts with `prefix` (DLQs aside)."""
+    found = [physical[k] for k in assembly.resources(type_) if k.startswith(prefix) and "DeadLetters" not in k]
+    assert len(found) == 1, (prefix, type_, found)
+    return found[0]
+
+
+def test_an_event_of_another_domain_reaches_the_consumers_queue(
+    deployed: tuple[Emulator, dict[str, str], dict[str, Any]], assembly: Assembly
+) -> None:
+    emulator, physical, _ = deployed
+    bus = _one(assembly, physical, "Foundation", "AWS::Events::EventBus")
+    queue_url = _one(assembly, physical, "ScreeningMessageRecordedQueue", "AWS::SQS::Queue")
+    detail = {"metadata": {"event_id": "e-1", "tenant": "acme", "version": "1"}, "data": {"message_id": "m-1"}}
+
+    entries = [
+        {"EventBusName": bus, "Source": "ats.messages", "DetailType": "MessageRecorded", "Detail": json.dumps(detail)},
+        {"EventBusName": bus, "Source": "ats.assets", "DetailType": "MessageRecorded", "Detail": json.dumps(detail)},
+    ]
+    assert emulator.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+
+    messages = emulator.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["source"] for m in messages] == ["ats.messages"]  # the rule's pattern, not all
+    assert json.loads(messages[0]["Body"])["detail"] == detail
+
+
+def test_the_consumers_queue_is_mapped_to_its_function_with_partial_batch_failures(
+    deployed: tuple[Emulator, dict[str, str], dict[str, Any]], assembly: Assembly, proof: Proof
+) -> None:
+    emulator, physical, _ = deployed
+    function = physical[proof.function("on_message")[0]]
+    queue_url = _one(assembly, physical, "ScreeningMessageRecordedQueue", "AWS::SQS::Queue")
+    [mapping] = emulator.client("lambda").list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+    assert mapping["EventSourceArn"].endswith(queue_url.rsplit("/", 1)[-1])
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_declared_tenant_secrets_are_seeded_for_each_tenant(
+    deployed: tuple[Emulator, dict[str, str], dict[str, Any]],
+) -> None:
+    emulator, _, session = deployed
+    names = {s["Name"] for s in emulator.client("secretsmanager").list_secrets()["SecretList"]}
+    for tenant in ("acme", "globex"):
+        assert f"RecipeProof/tenants/{tenant}/provider/checkr" in names
+        assert f"RecipeProof/tenants/{tenant}/webhook/checkr" in names
+    assert set(session["acme"]) == {"webhook/checkr"}  # only kinds declared for local clients reach session.json
+
+
+def test_the_scheduled_workflows_state_machine_is_created(
+    deployed: tuple[Emulator, dict[str, str], dict[str, Any]], assembly: Assembly
+) -> None:
+    emulator, physical, _ = deployed
+    arn = _one(assembly, physical, "ScreeningDailySweep", "AWS::StepFunctions::StateMachine")
+    assert emulator.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["status"] == "ACTIVE"
