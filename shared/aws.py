@@ -1,4 +1,8 @@
-"""boto3 clients, created lazily and cached per execution environment, with botocore's standard retry mode."""
+"""AWS clients, created lazily and cached per execution environment, with botocore's standard retry mode.
+
+Clients come from botocore directly: a boto3 client is a botocore client, and boto3 itself (its resource layer
+and the S3 transfer manager it loads) is import time that no function here uses.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ ClientT = TypeVar("ClientT")
 def _session() -> Any:
     # One session per execution environment: its loader caches the endpoint and model data that every client
     # reads, so a function's second client costs a fraction of its first (Lambda runs one invocation at a time).
-    import boto3
+    # Region, credentials and endpoint (AWS_ENDPOINT_URL, the local runtime's emulator) come from the environment.
+    import botocore.session
 
-    return boto3.session.Session()
+    return botocore.session.get_session()
 
 
 @cache
@@ -23,7 +28,7 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
-    return _session().client(service, config=config)
+    return _session().create_client(service, config=config)
 
 
 def reset_clients() -> None:
