@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import BadRequest, Unauthenticated
-from shared.keys import SYSTEM_TENANTS, check_tenant
+from shared.errors import Unauthenticated
+from shared.keys import check_tenant, tenant_problem
 
 TENANT_CLAIM = "custom:tenant"
 ROLES_CLAIM = "cognito:groups"
@@ -156,12 +156,9 @@ def _tenant(claims: dict[str, Any]) -> str:
     if not tenant:
         raise Unauthenticated(f"the token carries no {TENANT_CLAIM} claim")
     tenant = str(tenant)
-    if tenant in SYSTEM_TENANTS:
-        raise Unauthenticated(f"{TENANT_CLAIM} names a system tenant")
-    try:
-        return check_tenant(tenant)
-    except BadRequest:
-        raise Unauthenticated(f"the token's {TENANT_CLAIM} claim is not a valid tenant id") from None
+    if problem := tenant_problem(tenant):
+        raise Unauthenticated(f"the token's {TENANT_CLAIM} claim {problem}")
+    return tenant
 
 
 def actor_from_event(event: dict[str, Any]) -> Actor:

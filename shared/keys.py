@@ -24,6 +24,18 @@ def check_tenant(tenant: str) -> str:
     return tenant
 
 
+def tenant_problem(tenant: str) -> str | None:
+    """Why `tenant` cannot be a customer's tenant ("is a system tenant", "is not a valid tenant id"), or None.
+
+    For tenants that come from outside a request's own data (a token's claim, a registry), where the answer is
+    a refusal of the caller rather than a bad request."""
+    if tenant in SYSTEM_TENANTS:
+        return "is a system tenant"
+    if not _TENANT.match(tenant):
+        return "is not a valid tenant id"
+    return None
+
+
 def tenant_key(tenant: str, *parts: str) -> str:
     """`T#<tenant>#<part>#...`; parts may not contain '#' or whitespace, so keys cannot be forged by input."""
     check_tenant(tenant)

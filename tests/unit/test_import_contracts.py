@@ -30,12 +30,12 @@ VIOLATIONS = [
     (
         "functions/platform/dal/_violation.py",
         "import functions.platform.logic.health\n",
-        "inside a domain: handlers -> logic -> dal",
+        "inside a domain, handlers over logic over dal",
     ),
     (
         "functions/platform/logic/_violation.py",
         "import functions.platform.handlers.health\n",
-        "inside a domain: handlers -> logic -> dal",
+        "inside a domain, handlers over logic over dal",
     ),
     ("functions/platform/logic/_violation.py", "import shared.http\n", "logic never imports the HTTP edge"),
 ]

@@ -186,7 +186,7 @@ def test_a_registered_client_gets_its_tenant() -> None:
         ({"client-1": "acme"}, "", "names no client"),
         ({"client-1": "_platform"}, "client-1", "system tenant"),
         ({"client-1": "_gateway"}, "client-1", "system tenant"),
-        ({"client-1": "ACME#globex"}, "client-1", "invalid tenant id"),
+        ({"client-1": "ACME#globex"}, "client-1", "not a valid tenant id"),
     ],
 )
 def test_a_client_without_a_trustworthy_tenant_gets_no_token(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functions.platform.dal.clients import ClientRegistry
-from shared.errors import BadRequest, Unauthenticated
-from shared.keys import SYSTEM_TENANTS, check_tenant
+from shared.errors import Unauthenticated
+from shared.keys import tenant_problem
 
 
 def tenant_for_client(registry: ClientRegistry, client_id: str) -> str:
@@ -17,9 +17,6 @@ def tenant_for_client(registry: ClientRegistry, client_id: str) -> str:
     tenant = registry.tenant_of(client_id)
     if tenant is None:
         raise Unauthenticated(f"client {client_id} is not registered to a tenant")
-    if tenant in SYSTEM_TENANTS:
-        raise Unauthenticated(f"client {client_id} is registered to a system tenant")
-    try:
-        return check_tenant(tenant)
-    except BadRequest:
-        raise Unauthenticated(f"client {client_id} is registered to an invalid tenant id") from None
+    if problem := tenant_problem(tenant):
+        raise Unauthenticated(f"client {client_id} is registered to a tenant that {problem}")
+    return tenant
