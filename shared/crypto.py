@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from shared.aws import LazyClient
 from shared.errors import BadRequest, ConfigurationError
 from shared.keys import check_tenant
-from shared.secrets import new_keyring
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -210,8 +209,3 @@ def _digest(version: str, key: bytes, kind: str, value: str) -> str:
     if len(key) < MIN_HMAC_KEY_BYTES:  # also checked on load; a key handed in directly must not slip through
         raise ConfigurationError(f"HMAC key version {version} is shorter than {MIN_HMAC_KEY_BYTES} bytes")
     return f"h{version}:" + hmac.new(key, _framed(kind, value), hashlib.sha256).hexdigest()
-
-
-def new_hmac_secret(version: str = "1") -> str:
-    """A fresh HMAC keyring with one random 256-bit key (kept for callers of the old name; see new_keyring)."""
-    return new_keyring(version, nbytes=MIN_HMAC_KEY_BYTES)

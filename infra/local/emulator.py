@@ -5,13 +5,11 @@ creates in AWS (per-tenant secrets)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import json
 import logging
 import os
-import secrets as secrets_module
 import time
 import uuid
 import warnings
@@ -306,21 +304,19 @@ def tenant_secret_prefix(assembly: Assembly) -> str:
         return f"{assembly.stack_name}/tenants/"
 
 
-def new_key_material() -> str:
-    return base64.b64encode(secrets_module.token_bytes(32)).decode()
-
-
 def seed_tenant_secrets(emulator: Emulator, assembly: Assembly, tenants: list[str]) -> dict[str, dict[str, str]]:
     """For each tenant and each kind declared in `Metadata.AtsTenantSecrets`, the secret onboarding creates in AWS:
     `<prefix><tenant>/<kind>` holding a keyring `{"current": "1", "keys": {"1": <base64 of 32 random bytes>}}`.
     Returns tenant -> kind -> key for the kinds declared `session: true`. Nothing declared: nothing seeded."""
+    from shared.secrets import new_keyring
+
     client = emulator.client("secretsmanager")
     prefix = tenant_secret_prefix(assembly)
     for_session: dict[str, dict[str, str]] = {}
     for tenant in tenants:
         for declared in assembly.tenant_secrets:
-            key = new_key_material()
-            keyring = json.dumps({"current": "1", "keys": {"1": key}})
+            keyring = new_keyring()  # the document onboarding writes: {"current": "1", "keys": {"1": <key>}}
+            key = json.loads(keyring)["keys"]["1"]
             client.create_secret(
                 Name=f"{prefix}{tenant}/{declared.kind}", SecretString=keyring, Description=declared.description
             )

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from shared.crypto import FieldCipher, TenantKeys, new_hmac_secret
+from shared.crypto import FieldCipher, TenantKeys
 from shared.errors import BadRequest, ConfigurationError
-from shared.secrets import SecretNotFound, TenantSecrets
+from shared.secrets import SecretNotFound, TenantSecrets, new_keyring
 from tests.integration.conftest import REGION
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def _expected(version: str, secret: str, kind: str, value: str) -> str:
 
 def _rotate(secrets: SecretsManagerClient, tenant: str, old: str) -> str:
     doc = json.loads(old)
-    doc["keys"]["2"] = json.loads(new_hmac_secret("2"))["keys"]["2"]
+    doc["keys"]["2"] = json.loads(new_keyring("2"))["keys"]["2"]
     doc["current"] = "2"
     rotated = json.dumps(doc)
     secrets.put_secret_value(SecretId=f"{PREFIX}{tenant}/hmac", SecretString=rotated)
@@ -191,9 +191,9 @@ def _rotate(secrets: SecretsManagerClient, tenant: str, old: str) -> str:
 
 @pytest.fixture
 def acme_secret(secrets: SecretsManagerClient) -> str:
-    secret = new_hmac_secret()
+    secret = new_keyring()
     secrets.create_secret(Name=f"{PREFIX}acme/hmac", SecretString=secret)
-    secrets.create_secret(Name=f"{PREFIX}globex/hmac", SecretString=new_hmac_secret())
+    secrets.create_secret(Name=f"{PREFIX}globex/hmac", SecretString=new_keyring())
     return secret
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from shared import crypto
-from shared.crypto import FieldCipher, TenantKeys, new_hmac_secret
+from shared.crypto import FieldCipher, TenantKeys
 from shared.errors import BadRequest, ConfigurationError
-from shared.secrets import TenantSecrets
+from shared.secrets import TenantSecrets, new_keyring
 from tests.fakes import FakeSecretStore
 
 KEY_1 = b"\x01" * 32
@@ -162,12 +162,12 @@ def test_an_invalid_tenant_is_refused_before_any_lookup() -> None:
     assert fetch.asked == []
 
 
-def test_new_hmac_secret_holds_one_random_256_bit_key_and_is_usable() -> None:
-    document = json.loads(new_hmac_secret("3"))
+def test_a_new_keyring_holds_one_random_256_bit_key_usable_for_hmac() -> None:
+    document = json.loads(new_keyring("3"))
     assert document["current"] == "3"
     assert len(base64.b64decode(document["keys"]["3"])) == 32
-    assert json.loads(new_hmac_secret())["keys"]["1"] != json.loads(new_hmac_secret())["keys"]["1"]
-    assert tenant_keys({"p/acme/hmac": new_hmac_secret()}).digest("acme", "email", "v").startswith("h1:")
+    assert json.loads(new_keyring())["keys"]["1"] != json.loads(new_keyring())["keys"]["1"]
+    assert tenant_keys({"p/acme/hmac": new_keyring()}).digest("acme", "email", "v").startswith("h1:")
 
 
 # ---- field encryption -------------------------------------------------------------------------------------
