@@ -59,6 +59,7 @@ run: synth
 
 bench: dev
 	$(VENV_PY) -m benchmarks.cold_start
+	$(VENV_PY) -m benchmarks.retention
 
 clean:
 	rm -rf .venv .tools cdk.out .build .local

@@ -95,18 +95,19 @@ def _first_route(tree: ast.Module) -> tuple[str, str] | None:
         for decorator in node.decorator_list:
             if not (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)):
                 continue
-            rule = _string_argument(decorator, 0, "rule")
+            rule = _string_argument(decorator, 0, "rule", tree)
             if rule is None:
                 continue
             if decorator.func.attr in _HTTP_METHODS:
                 return decorator.func.attr.upper(), rule
             if decorator.func.attr == "route":
-                method = _string_argument(decorator, 1, "method")
+                method = _string_argument(decorator, 1, "method", tree)
                 return (method or "GET").upper(), rule
     return None
 
 
-def _string_argument(call: ast.Call, position: int, keyword: str) -> str | None:
+def _string_argument(call: ast.Call, position: int, keyword: str, tree: ast.Module) -> str | None:
+    """A decorator's string argument, written literally or as a module-level constant (`_APPLICATION`)."""
     candidates = [call.args[position]] if len(call.args) > position else []
     candidates += [k.value for k in call.keywords if k.arg == keyword]
     for value in candidates:
@@ -114,6 +115,8 @@ def _string_argument(call: ast.Call, position: int, keyword: str) -> str | None:
             value = value.elts[0]
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
             return value.value
+        if isinstance(value, ast.Name):
+            return _module_string(tree, value.id)
     return None
 
 

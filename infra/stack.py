@@ -47,7 +47,9 @@ class AtsComplianceStack(Stack):
         domains = {
             "Messages": MessagesConstruct(self, "Messages", foundation=foundation, api=api),
             "Failures": FailuresConstruct(self, "Failures", foundation=foundation, api=api),
-            "Retention": RetentionConstruct(self, "Retention", foundation=foundation, api=api, audit_table=audit.table),
+            "Retention": RetentionConstruct(
+                self, "Retention", foundation=foundation, api=api, audit_table=audit.table, storage=storage
+            ),
             "Assets": AssetsConstruct(self, "Assets", foundation=foundation, api=api),
         }
 

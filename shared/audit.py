@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 _MAX_ATTEMPTS = 8
+# Contention on one chain's head (a burst of refusals on `_gateway`): back off with full jitter between attempts.
+_BACKOFF_BASE_SECONDS = 0.01
+_BACKOFF_CAP_SECONDS = 0.25
 _ABSENT = "attribute_not_exists(pk)"  # the item must not exist yet
 
 
@@ -103,7 +108,7 @@ class DynamoAuditLog:
         check_tenant(entry.tenant)
         pk = tenant_key(entry.tenant, "AUDIT")
         marker = fact_key(entry)
-        for _ in range(_MAX_ATTEMPTS):
+        for attempt in range(_MAX_ATTEMPTS):
             head = self.client.get_item(
                 TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": "HEAD"}}, ConsistentRead=True
             ).get("Item")
@@ -155,7 +160,8 @@ class DynamoAuditLog:
                     recorded = self._recorded(pk, marker)
                     if recorded is not None:
                         return recorded
-                continue  # another writer appended first: re-read the head and chain onto it
+                # Another writer appended first: wait a little (full jitter, growing), re-read the head, chain on.
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))
         raise DependencyFailure(f"could not append to the audit chain of {entry.tenant} after {_MAX_ATTEMPTS} tries")
 
     def _recorded(self, pk: str, marker: str) -> AuditRecord | None:

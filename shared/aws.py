@@ -46,13 +46,18 @@ class LazyClient(Generic[ClientT]):
 
             def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
                 self._table, self._client = table_name, client
+
+    An adapter with clients of two services names the attribute each is injected as:
+    `kms_client = LazyClient("kms", attribute="_kms")`.
     """
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, attribute: str = "_client") -> None:
         self._service = service
+        self._attribute = attribute
 
     def __get__(self, adapter: Any, owner: type | None = None) -> ClientT:
-        if adapter._client is None:
-            adapter._client = client(self._service)
-        found: ClientT = adapter._client
+        found: ClientT | None = getattr(adapter, self._attribute)
+        if found is None:
+            found = client(self._service)
+            setattr(adapter, self._attribute, found)
         return found

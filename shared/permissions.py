@@ -89,7 +89,8 @@ POLICY: dict[Permission, Grant] = {
     ),
     Permission.RECORD_MESSAGES: _grant(Role.RECRUITER, Role.HR_ADMIN, scopes=(Scope.MESSAGES_WRITE,)),
     Permission.EXPORT_MESSAGES: _grant(Role.COMPLIANCE_OFFICER, Role.AUDITOR),
-    Permission.MANAGE_LEGAL_HOLDS: _grant(Role.COMPLIANCE_OFFICER),
+    # Holds on messages (issue 12) and on retention records (seed 002): compliance, and the company's admin.
+    Permission.MANAGE_LEGAL_HOLDS: _grant(Role.COMPLIANCE_OFFICER, Role.COMPANY_ADMIN),
     Permission.READ_FAILURES: _grant(Role.RECRUITER, Role.HR_ADMIN, Role.SYSTEM_ADMIN, Role.COMPANY_ADMIN),
     Permission.RECORD_FAILURES: _grant(Role.SYSTEM_ADMIN, scopes=(Scope.FAILURES_WRITE,)),
     Permission.MANAGE_ALERT_RULES: _grant(Role.HR_ADMIN, Role.SYSTEM_ADMIN),
@@ -114,7 +115,9 @@ POLICY: dict[Permission, Grant] = {
         Role.AUDITOR,
         scopes=(Scope.RETENTION_READ, Scope.RETENTION_WRITE),
     ),
-    Permission.ERASE_PERSONAL_DATA: _grant(Role.COMPANY_ADMIN, Role.COMPLIANCE_OFFICER),
+    Permission.ERASE_PERSONAL_DATA: _grant(
+        Role.COMPANY_ADMIN, Role.COMPLIANCE_OFFICER, jobs=("retention-sweep", "self-service")
+    ),
     Permission.READ_ASSETS: _grant(Role.IT_ASSET_MANAGER, Role.HR_ADMIN, Role.FINANCE_APPROVER, Role.AUDITOR),
     Permission.MANAGE_ASSETS: _grant(Role.IT_ASSET_MANAGER, scopes=(Scope.ASSETS_WRITE,)),
     Permission.APPROVE_ASSET_SPEND: _grant(Role.FINANCE_APPROVER),

@@ -97,6 +97,7 @@ class DomainConstruct(Construct):
 
     TABLE_ID: ClassVar[str] = "Table"
     TABLE_KEY: ClassVar[str] = "data"  # "data" or "audit": which foundation key encrypts the table
+    TABLE_INDEXES: ClassVar[Mapping[str, tuple[str, str]]] = {}  # GSI name -> (partition, sort) attributes
 
     def __init__(
         self,
@@ -114,7 +115,9 @@ class DomainConstruct(Construct):
         self._functions: dict[str, lambda_.Function] = {}
         self._granted: dict[str, set[str]] = {}
         key = foundation.data_key if self.TABLE_KEY == "data" else foundation.audit_key
-        self.table: dynamodb.Table = tenant_table(self, self.TABLE_ID, key, foundation.stage)
+        self.table: dynamodb.Table = tenant_table(
+            self, self.TABLE_ID, key, foundation.stage, indexes=self.TABLE_INDEXES
+        )
 
     # --- entry points --------------------------------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class DomainConstruct(Construct):
         bus: bool = False,
         scopes: Sequence[str] = (),
         public: bool = False,
+        public_reason: str | None = None,
         name: str | None = None,
         environment: Mapping[str, str] | None = None,
         timeout_seconds: int = constants.LAMBDA_TIMEOUT_SECONDS,
@@ -139,7 +143,8 @@ class DomainConstruct(Construct):
 
         `scopes` (e.g. `[Scope.MESSAGES_WRITE]`) makes the route scope-only at the gateway (access tokens with one
         of them); without, people's ID tokens and machines' access tokens both reach `authorize`. `public=True` is
-        for health checks only: webhooks have their own helper.
+        for health checks, and for routes whose caller proves itself in the request (`public_reason` says how:
+        an applicant's one-time signed link); webhooks have their own helper.
         """
         fn = self.function(
             name or _camel(handler.split(".")[-2]) + "Api",
@@ -155,11 +160,19 @@ class DomainConstruct(Construct):
         )
         method_construct = self._api().add_route(method, path, fn, authenticated=not public, scopes=scopes)
         if public:
-            acknowledge(
-                method_construct,
-                "AwsSolutions-APIG4",
-                f"{method} {path} is deliberately public: load balancers and uptime checks call it",
-            )
+            if public_reason:
+                acknowledge(
+                    method_construct,
+                    "AwsSolutions-APIG4",
+                    f"{method} {path} is deliberately public: its caller proves itself inside the request, "
+                    f"{public_reason}",
+                )
+            else:
+                acknowledge(
+                    method_construct,
+                    "AwsSolutions-APIG4",
+                    f"{method} {path} is deliberately public: load balancers and uptime checks call it",
+                )
             acknowledge(
                 method_construct,
                 "AwsSolutions-COG4",
@@ -438,6 +451,15 @@ class DomainConstruct(Construct):
 
     def _allow_table(self, fn: lambda_.Function, use: TableUse, *, write: bool) -> None:
         self._allow_once(fn, [f"dynamodb:{a}" for a in use.actions], [use.table.table_arn])
+        if "Query" in use.actions and use.table is self.table and self.TABLE_INDEXES:
+            # A Query on the table's indexes (due dates, by person): the index ARNs under the table, nothing else.
+            self._allow_once(fn, ["dynamodb:Query"], [f"{use.table.table_arn}/index/*"])
+            logical_id = Stack.of(self).get_logical_id(use.table.node.default_child)  # type: ignore[arg-type]
+            acknowledge(
+                fn.role,  # type: ignore[arg-type]
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/index/*]",
+                "Queries the domain table's own global secondary indexes (sparse due-date and by-person indexes)",
+            )
         if use.table.encryption_key is not None:
             self._allow_key(fn, use.table.encryption_key, "dynamodb", write=write)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -9,9 +11,22 @@ from constructs import Construct
 from infra.constructs.stage import StageConfig
 
 
-def tenant_table(scope: Construct, construct_id: str, key: kms.IKey, stage: StageConfig) -> dynamodb.Table:
+def tenant_table(
+    scope: Construct,
+    construct_id: str,
+    key: kms.IKey,
+    stage: StageConfig,
+    *,
+    indexes: Mapping[str, tuple[str, str]] | None = None,
+    point_in_time_recovery: bool = True,
+) -> dynamodb.Table:
+    """`indexes` maps a global secondary index's name to its (partition, sort) attributes, projecting all; both are
+    strings, except a sort attribute written `name:N`, a number.
+
+    `point_in_time_recovery=False` only for a table whose items must not outlive their deletion in any backup
+    (the retention domain's per-person keys: crypto-shredding, docs/decisions.md)."""
     # dynamodb.Table (AWS::DynamoDB::Table), not TableV2: the local emulator cannot deploy GlobalTable.
-    return dynamodb.Table(
+    table = dynamodb.Table(
         scope,
         construct_id,
         partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
@@ -20,8 +35,20 @@ def tenant_table(scope: Construct, construct_id: str, key: kms.IKey, stage: Stag
         encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
         encryption_key=key,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
+            point_in_time_recovery_enabled=point_in_time_recovery
         ),
         deletion_protection=stage.deletion_protection,
         removal_policy=stage.removal_policy,
     )
+    for name, (partition, sort) in (indexes or {}).items():
+        sort_name, _, sort_type = sort.partition(":")
+        table.add_global_secondary_index(
+            index_name=name,
+            partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(
+                name=sort_name,
+                type=dynamodb.AttributeType.NUMBER if sort_type == "N" else dynamodb.AttributeType.STRING,
+            ),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+    return table

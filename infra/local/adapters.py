@@ -189,11 +189,78 @@ def skipped_resource_attributes() -> None:
     parsing.clean_json = clean_json
 
 
+_transactions_patched = False
+
+
+def transactions_snapshot_items() -> None:
+    """moto's `TransactWriteItems` deep-copies every table it touches, once per action, as its rollback snapshot:
+    each transaction costs time in the size of the tables (the audit chain appends with one on every request, so
+    the local API slowed as the audit table grew), and a copy taken while another request thread writes the table
+    fails with `dictionary changed size during iteration` (a 500). Instead, transactions run one at a time and
+    snapshot only the items they target; on a cancellation those items are put back as they were."""
+    global _transactions_patched
+    if _transactions_patched:
+        return
+    import threading
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    class _TablesNotCopied:
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.copy = _TablesNotCopied  # type: ignore[assignment]  # the module's only table copy is the snapshot
+    original = models.DynamoDBBackend.transact_write_items
+    lock = threading.Lock()
+
+    def _key(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+        if op_type != "Put":
+            return dict(op["Key"])
+        table = backend.get_table(op["TableName"])
+        attrs = op["Item"]
+        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs[table.range_key_attr]
+        return key
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with lock:
+            before: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+            for item in transact_items:
+                op_type, op = next(iter(item.items()))
+                if op_type == "ConditionCheck" or op.get("TableName") not in self.tables:
+                    continue
+                try:
+                    key = _key(self, op_type, op)
+                    current = self.get_item(op["TableName"], key)
+                except Exception:  # noqa: BLE001 - a malformed action: moto's own validation reports it below
+                    continue
+                before.append(
+                    (op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None)
+                )
+            try:
+                original(self, transact_items)
+            except Exception:
+                for table_name, key, attributes in reversed(before):
+                    if attributes is None:
+                        if self.get_item(table_name, key) is not None:
+                            self.delete_item(table_name, key)
+                    else:
+                        self.put_item(table_name, attributes)
+                raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _transactions_patched = True
+
+
 def apply_static() -> None:
     """The adapters that need no runtime collaborator (deploy-time fixes)."""
     global _applied
     if _applied:
         return
+    transactions_snapshot_items()
     kms_cloudformation_tags()
     event_bus_physical_id()
     event_archive_names()

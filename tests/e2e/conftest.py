@@ -25,9 +25,10 @@ START_TIMEOUT_SECONDS = 240
 class Api:
     """A tiny HTTP client for the runtime: returns (status, parsed JSON or text)."""
 
-    def __init__(self, session: dict[str, Any]) -> None:
+    def __init__(self, session: dict[str, Any], log: Path | None = None) -> None:
         self.session = session
         self.base = session["base_url"].rstrip("/")
+        self.log = log  # the runtime's output (every function's logs), for tests that check what was logged
 
     def token(self, tenant: str, role: str) -> str:
         return str(self.session["tokens"][tenant][role])
@@ -110,9 +111,9 @@ def stop_runtime(process: subprocess.Popen[bytes], timeout: float = 20) -> int |
 
 @pytest.fixture(scope="session")
 def runtime(cloud_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    process, session, _ = start_runtime(cloud_assembly, tmp_path_factory.mktemp("runtime"))
+    process, session, log = start_runtime(cloud_assembly, tmp_path_factory.mktemp("runtime"))
     try:
-        yield Api(session)
+        yield Api(session, log)
     finally:
         stop_runtime(process)
 

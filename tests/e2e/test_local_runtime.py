@@ -38,13 +38,18 @@ class SomethingElse(DomainEvent):
 
 
 def audit_entries(api: Api, tenant: str) -> list[dict[str, Any]]:
-    items = api.aws("dynamodb").query(
-        TableName=api.resource("AuditAuditTable"),
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :seq)",
-        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#AUDIT"}, ":seq": {"S": "SEQ#"}},
-        ConsistentRead=True,
-    )["Items"]
-    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+    """The tenant's whole chain, oldest first (every page: fuzzing fills the `_gateway` chain past one page)."""
+    pages = (
+        api.aws("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=api.resource("AuditAuditTable"),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :seq)",
+            ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#AUDIT"}, ":seq": {"S": "SEQ#"}},
+            ConsistentRead=True,
+        )
+    )
+    return [{k: next(iter(v.values())) for k, v in item.items()} for page in pages for item in page["Items"]]
 
 
 def test_health_answers_without_a_token(runtime: Api) -> None:
@@ -115,7 +120,7 @@ def test_refused_tokens_get_401_and_an_audit_entry(runtime: Api, case: str) -> N
     assert body["error"]["message"] == "Unauthorized"
     request_id = body["error"]["request_id"]
     entries = wait_for(
-        lambda: [e for e in audit_entries(runtime, "_gateway") if e["request_id"] == request_id], timeout=30
+        lambda: [e for e in audit_entries(runtime, "_gateway") if e["request_id"] == request_id], timeout=120
     )
     assert entries, "the refusal was not audited"
     assert entries[0]["outcome"] == "denied" and entries[0]["action"] == "GET /v1/me"
@@ -438,7 +443,10 @@ def test_an_id_token_on_a_scope_only_route_is_refused(runtime: Api, cloud_assemb
             "POST", "/_local/tokens", body={"tenant": "acme", "kind": "access", "scopes": ["audit.read"]}
         )
         assert runtime.call(route.method, path, other[1]["token"], body={})[0] == 401
-        assert runtime.call(route.method, path, runtime.session["integration_tokens"]["acme"], body={})[0] == 422
+        # ...the function then judges the request: 422 for a body missing what it requires, 404 for an unknown
+        # record when the body needs nothing (a self-service link for a person nobody reported)
+        reached = runtime.call(route.method, path, runtime.session["integration_tokens"]["acme"], body={})
+        assert reached[0] in (404, 422), (route, reached)
 
 
 def test_a_token_signed_by_a_rotated_out_key_is_refused(runtime: Api) -> None:

@@ -11,7 +11,14 @@ from shared.auth import Scope
 from tests.infra.conftest import ROOT, Synth, ref_target, refs_in
 
 # (method, path) routes that are deliberately public: acknowledged APIG4/COG4 by DomainConstruct.route.
-PUBLIC_ROUTES = {("GET", "/v1/health")}
+# The health check, and the applicant's self-service routes, whose one-time signed link in the body is the
+# credential (functions/retention/logic/links.py); nothing else is public.
+PUBLIC_ROUTES = {
+    ("GET", "/v1/health"),
+    ("POST", "/v1/self-service/access"),
+    ("POST", "/v1/self-service/leave-talent-pool"),
+    ("POST", "/v1/self-service/erasure"),
+}
 
 
 def _path_of(synth: Synth, resource_id: Any) -> str:

@@ -107,10 +107,16 @@ def test_tables_exist_and_no_global_tables(synth: Synth) -> None:
 
 
 def test_tables_pitr_customer_key_on_demand(synth: Synth) -> None:
+    """Every table has point-in-time recovery except the per-person keys of the retention domain, which must not
+    outlive their deletion in any backup (crypto-shredding: a restore brings back only ciphertext)."""
     keys = set(synth.of_type("AWS::KMS::Key"))
-    for logical_id, table in synth.of_type("AWS::DynamoDB::Table").items():
+    tables = synth.of_type("AWS::DynamoDB::Table")
+    without_backups = {k for k in tables if k.startswith("RetentionRetentionKeysTable")}
+    assert len(without_backups) == 1
+    for logical_id, table in tables.items():
         props = table["Properties"]
-        assert props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, logical_id
+        pitr = props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
+        assert pitr is (logical_id not in without_backups), logical_id
         sse = props.get("SSESpecification", {})
         assert sse.get("SSEEnabled") is True and sse.get("SSEType") == "KMS", logical_id
         assert ref_target(sse.get("KMSMasterKeyId")) in keys, f"{logical_id}: not encrypted with a key of the stack"

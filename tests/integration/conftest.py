@@ -24,6 +24,10 @@ ACCOUNT = "123456789012"
 AUDIT_TABLE = "it-audit"
 PLATFORM_TABLE = "it-platform"
 RETENTION_TABLE = "it-retention"
+RETENTION_KEYS_TABLE = "it-retention-keys"
+ARCHIVE_BUCKET = "it-archive"
+EXPORT_BUCKET = "it-exports"
+TENANT_SECRET_PREFIX = "it-stack/tenants/"
 EVENT_BUS = "it-bus"
 SERVICE_VERSION = "9.9.9-it"
 METRICS_NAMESPACE = "AtsComplianceIT"
@@ -39,6 +43,10 @@ FUNCTION_ENV = {
     "AUDIT_TABLE_NAME": AUDIT_TABLE,
     "PLATFORM_TABLE_NAME": PLATFORM_TABLE,
     "RETENTION_TABLE_NAME": RETENTION_TABLE,
+    "RETENTION_KEYS_TABLE_NAME": RETENTION_KEYS_TABLE,
+    "ARCHIVE_BUCKET_NAME": ARCHIVE_BUCKET,
+    "EXPORT_BUCKET_NAME": EXPORT_BUCKET,
+    "TENANT_SECRET_PREFIX": TENANT_SECRET_PREFIX,
     "EVENT_BUS_NAME": EVENT_BUS,
     "HEALTH_STALE_AFTER_SECONDS": "900",
 }
@@ -97,17 +105,46 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _reset_process_caches()
 
 
-def _create_tenant_table(ddb: DynamoDBClient, name: str) -> None:
-    """The key schema of infra/constructs/tables.py: string `pk` and `sk`, on demand."""
+def _create_tenant_table(ddb: DynamoDBClient, name: str, indexes: dict[str, tuple[str, str]] | None = None) -> None:
+    """The key schema of infra/constructs/tables.py: string `pk` and `sk`, on demand; `indexes` maps a global
+    secondary index's name to its (partition, sort) attributes, all strings, projecting everything."""
+    attributes = {"pk", "sk"} | {a for pair in (indexes or {}).values() for a in pair}
+    # `name:N` is a number attribute (infra/constructs/tables.py)
+    extra: dict[str, Any] = {}
+    if indexes:
+        extra["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key.partition(":")[0], "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (hash_key, range_key) in indexes.items()
+        ]
     ddb.create_table(
         TableName=name,
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": a.partition(":")[0], "AttributeType": "N" if a.endswith(":N") else "S"}
+            for a in sorted(attributes)
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         BillingMode="PAY_PER_REQUEST",
+        **extra,
     )
+
+
+def retention_indexes() -> dict[str, tuple[str, str]]:
+    """The retention table's indexes, as infra/constructs/retention.py declares them (dal/items.py)."""
+    from functions.retention.dal.items import BY_PERSON_INDEX, PEOPLE_BY_REFS_INDEX
+    from functions.retention.models.entities import DueKind
+
+    return {
+        **{kind.index_name: ("tenant", kind.attribute) for kind in DueKind},
+        BY_PERSON_INDEX: ("person_key", "sk"),
+        PEOPLE_BY_REFS_INDEX: ("tenant", "refs:N"),
+    }
 
 
 @pytest.fixture
@@ -121,8 +158,82 @@ def tables(ddb: DynamoDBClient) -> dict[str, str]:
     """The audit table (infra/constructs/audit.py) and the domains' tables (infra/constructs/<domain>.py)."""
     _create_tenant_table(ddb, AUDIT_TABLE)
     _create_tenant_table(ddb, PLATFORM_TABLE)
-    _create_tenant_table(ddb, RETENTION_TABLE)
-    return {"audit": AUDIT_TABLE, "platform": PLATFORM_TABLE, "retention": RETENTION_TABLE}
+    _create_tenant_table(ddb, RETENTION_TABLE, retention_indexes())
+    _create_tenant_table(ddb, RETENTION_KEYS_TABLE)
+    return {
+        "audit": AUDIT_TABLE,
+        "platform": PLATFORM_TABLE,
+        "retention": RETENTION_TABLE,
+        "retention_keys": RETENTION_KEYS_TABLE,
+    }
+
+
+@dataclass(frozen=True)
+class RetentionWorld:
+    """What the retention functions need beyond the tables: the data key, the bus, the buckets, tenant secrets."""
+
+    tables: dict[str, str]
+    data_key: str
+    bus: str
+    archive_bucket: str
+    export_bucket: str
+    events_queue_url: str  # every event published on the bus lands here (rule on the bus, all sources)
+
+
+@pytest.fixture
+def retention_world(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> RetentionWorld:
+    """The retention domain's resources on moto: KMS data key (DATA_KEY_ARN), the event bus with a catch-all
+    queue, a versioned archive bucket, an Object Lock export bucket and both tenants' `hmac` and
+    `webhook/outbound` secrets."""
+    import json
+
+    from shared.secrets import new_keyring
+
+    kms = boto3.client("kms", region_name=REGION)
+    key_id = kms.create_key(Description="it data key")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("DATA_KEY_ARN", key_id)
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events.create_event_bus(Name=EVENT_BUS)
+    queue_url = sqs.create_queue(QueueName="it-bus-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="tap", EventBusName=EVENT_BUS, EventPattern=json.dumps({"account": [ACCOUNT]}))
+    events.put_targets(Rule="tap", EventBusName=EVENT_BUS, Targets=[{"Id": "q", "Arn": queue_arn}])
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in (ARCHIVE_BUCKET, EXPORT_BUCKET):
+        s3.create_bucket(
+            Bucket=bucket,
+            CreateBucketConfiguration={"LocationConstraint": REGION},  # type: ignore[typeddict-item]
+            ObjectLockEnabledForBucket=bucket == EXPORT_BUCKET,
+        )
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    for tenant in ("acme", "globex"):
+        for kind in ("hmac", "webhook/outbound"):
+            secrets.create_secret(Name=f"{TENANT_SECRET_PREFIX}{tenant}/{kind}", SecretString=new_keyring())
+    return RetentionWorld(
+        tables=tables,
+        data_key=key_id,
+        bus=EVENT_BUS,
+        archive_bucket=ARCHIVE_BUCKET,
+        export_bucket=EXPORT_BUCKET,
+        events_queue_url=queue_url,
+    )
+
+
+def published(world: RetentionWorld) -> list[dict[str, Any]]:
+    """The events published on the bus since the last call (EventBridge envelopes, oldest first)."""
+    import json
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    out: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=world.events_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return out
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=world.events_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def claims(

@@ -148,3 +148,62 @@ def test_a_rule_with_an_sqs_target_from_the_template_delivers_matching_events(em
     assert len(messages) == 1
     body = json.loads(messages[0]["Body"])  # the SQS message body is the EventBridge event
     assert body["detail-type"] == "PolicyChanged" and body["source"] == "ats.retention" and body["detail"] == detail
+
+
+def _table(ddb: Any) -> None:
+    ddb.create_table(
+        TableName="tx",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was_without_copying_tables() -> None:
+    """adapters.transactions_snapshot_items: moto's rollback copied whole tables per action; items suffice."""
+    adapters.transactions_snapshot_items()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-west-1")
+        _table(ddb)
+        ddb.put_item(TableName="tx", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        ddb.put_item(TableName="tx", Item={"pk": {"S": "b"}, "n": {"N": "1"}})
+        # When a transaction updates a, deletes b, puts c, then fails its last condition
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": "tx",
+                            "Key": {"pk": {"S": "a"}},
+                            "UpdateExpression": "SET n = :two",
+                            "ExpressionAttributeValues": {":two": {"N": "2"}},
+                        }
+                    },
+                    {"Delete": {"TableName": "tx", "Key": {"pk": {"S": "b"}}}},
+                    {"Put": {"TableName": "tx", "Item": {"pk": {"S": "c"}}}},
+                    {
+                        "Put": {
+                            "TableName": "tx",
+                            "Item": {"pk": {"S": "a2"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        # Then nothing of it happened
+        items = {i["pk"]["S"]: i for i in ddb.scan(TableName="tx")["Items"]}
+        assert set(items) == {"a", "b"} and items["a"]["n"] == {"N": "1"}
+        # And a transaction that succeeds applies every action
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": "tx", "Key": {"pk": {"S": "b"}}}},
+                {"Put": {"TableName": "tx", "Item": {"pk": {"S": "c"}}}},
+            ]
+        )
+        assert {i["pk"]["S"] for i in ddb.scan(TableName="tx")["Items"]} == {"a", "c"}
+        # without a copy of the table being taken for it
+        from moto.dynamodb import models
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends["123456789012"]["eu-west-1"].get_table("tx")
+        assert models.copy.deepcopy(table) is table

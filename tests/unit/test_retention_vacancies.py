@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from functions.retention.dal.policy import StoredPolicy
+from functions.retention.dal.vacancies import StaleWrite
 from functions.retention.logic.vacancies import get_vacancy, report_vacancy
-from functions.retention.models.entities import VacancyKind, VacancyStatus
+from functions.retention.models.entities import RetentionPolicy, Vacancy, VacancyKind, VacancyStatus
 from functions.retention.models.input import VacancyReport
 from shared import clock
 from shared.audit import Outcome
 from shared.auth import Actor, Role, Scope
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
-from tests.fakes import FakeAuditLog, FakeVacancyStore
+from tests.fakes import FakeAuditLog
 
 OPENED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 CLOSED = OPENED + timedelta(days=30)
@@ -30,9 +32,50 @@ def _clock() -> Any:
     clock.freeze(None)
 
 
-class World:
+class FakeVacancyStore:
+    """The VacancyStore port in memory, with the adapter's optimistic-locking contract."""
+
     def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Vacancy] = {}
+        self.writes = 0
+        self.race: Vacancy | None = None  # written just before the next save, as a concurrent report would be
+        self.holds: dict[tuple[str, str], frozenset[str]] = {}  # holds placed before the first report
+
+    def get(self, tenant: str, vacancy_id: str) -> Vacancy | None:
+        return self.items.get((tenant, vacancy_id))
+
+    def active_holds(self, tenant: str, vacancy_id: str) -> frozenset[str]:
+        return self.holds.get((tenant, vacancy_id), frozenset())
+
+    def save(self, vacancy: Vacancy, *, previous: Vacancy | None) -> None:
+        if self.race is not None:
+            self.items[(self.race.tenant, self.race.vacancy_id)], self.race = self.race, None
+        current = self.items.get((vacancy.tenant, vacancy.vacancy_id))
+        if (current.version if current else None) != (previous.version if previous else None):
+            raise StaleWrite(vacancy.vacancy_id)
+        self.items[(vacancy.tenant, vacancy.vacancy_id)] = vacancy
+        self.writes += 1
+
+
+class FakePolicyStore:
+    """The PolicyStore port in memory (reads counted)."""
+
+    def __init__(self, *policies: RetentionPolicy) -> None:
+        self.items = {p.tenant: StoredPolicy(p) for p in policies}
+        self.reads = 0
+
+    def load(self, tenant: str) -> StoredPolicy | None:
+        self.reads += 1
+        return self.items.get(tenant)
+
+    def save(self, policy: RetentionPolicy, *, shortened: tuple[str, ...]) -> None:
+        self.items[policy.tenant] = StoredPolicy(policy, shortened)
+
+
+class World:
+    def __init__(self, *policies: RetentionPolicy) -> None:
         self.store = FakeVacancyStore()
+        self.policies = FakePolicyStore(*policies)
         self.audit = FakeAuditLog()
 
     def report(self, status: VacancyStatus, actor: Actor = ATS, vacancy_id: str = "V-100", **dates: Any) -> Any:
@@ -44,6 +87,7 @@ class World:
             status=status,
             dates=dates,
             store=self.store,
+            policies=self.policies,
             audit=self.audit,
             request_id="req-1",
         )
@@ -78,7 +122,7 @@ def test_closing_moves_the_vacancy_forward() -> None:
     vacancy, created = world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
 
     assert not created and vacancy.version == 2 and vacancy.closed_at == CLOSED
-    assert world.store.get("acme", "V-100").status is VacancyStatus.CLOSED
+    assert world.store.items[("acme", "V-100")].status is VacancyStatus.CLOSED
 
 
 def test_a_vacancy_never_goes_back_to_an_earlier_phase() -> None:
@@ -88,7 +132,7 @@ def test_a_vacancy_never_goes_back_to_an_earlier_phase() -> None:
     with pytest.raises(Conflict, match="is closed; it cannot go back to open"):
         world.report(VacancyStatus.OPEN)
 
-    assert world.store.get("acme", "V-100").status is VacancyStatus.CLOSED
+    assert world.store.items[("acme", "V-100")].status is VacancyStatus.CLOSED
     assert world.store.writes == 1
 
 
@@ -167,3 +211,94 @@ def test_a_malformed_vacancy_id_is_a_400_naming_the_rule_and_nothing_is_read_or_
         world.read(ATS, vacancy_id)
 
     assert world.store.writes == 0 and world.audit.entries == []
+
+
+# --- due dates (seed 002: the timeline is cumulative, every limit an upper limit) -----------------------------
+
+POLICY = RetentionPolicy(tenant="acme", archive_after_months=3, keep_archived_months=6, keep_applicants_months=3)
+
+
+def test_a_closed_vacancy_stores_when_it_is_archived_under_the_tenants_policy_read_once() -> None:
+    """Seed: "vacancies are archived after they've been closed for a specified period of time between three
+    months and a year *after* they've been closed"."""
+    world = World(POLICY)
+
+    vacancy, _ = world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
+
+    assert vacancy.archive_due == CLOSED.replace(month=CLOSED.month + 3)
+    assert (vacancy.removal_due, vacancy.applicants_due) == (None, None)
+    assert world.store.get("acme", "V-100") == vacancy
+    assert world.policies.reads == 1
+
+
+def test_without_a_policy_the_seeds_upper_limits_apply() -> None:
+    world = World()
+
+    vacancy, _ = world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
+
+    assert vacancy.archive_due == CLOSED.replace(year=CLOSED.year + 1)
+
+
+def test_an_open_vacancy_has_no_due_date() -> None:
+    vacancy, _ = World(POLICY).report(VacancyStatus.OPEN)
+
+    assert (vacancy.archive_due, vacancy.removal_due, vacancy.applicants_due) == (None, None, None)
+
+
+def test_archiving_early_starts_the_archived_phase_early_and_drops_the_archive_due_date() -> None:
+    """Seed: "At any time a recruiter can close or archive a vacancy early, after which the data retention
+    policy for the following part of the overall policy applies"."""
+    world = World(POLICY)
+    world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
+    archived_at = CLOSED + timedelta(days=10)
+
+    vacancy, _ = world.report(VacancyStatus.ARCHIVED, closed_at=CLOSED, archived_at=archived_at)
+
+    assert vacancy.archive_due is None
+    assert vacancy.removal_due == archived_at.replace(month=archived_at.month + 6)
+
+
+def test_an_archive_reported_after_it_was_due_counts_from_when_it_was_due() -> None:
+    """Seed: "All of these limits are "upper limits" for data retention"."""
+    world = World(POLICY)
+    closed, _ = world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
+    late = closed.archive_due + timedelta(days=20)
+
+    vacancy, _ = world.report(VacancyStatus.ARCHIVED, closed_at=CLOSED, archived_at=late)
+
+    assert vacancy.archived_at == late
+    assert vacancy.removal_due == closed.archive_due.replace(month=closed.archive_due.month + 6)
+
+
+def test_removed_is_never_reported_by_the_ats() -> None:
+    world = World(POLICY)
+
+    with pytest.raises(BadRequest, match="set by the retention sweep"):
+        world.report(VacancyStatus.REMOVED, closed_at=CLOSED, archived_at=CLOSED)
+
+    assert world.store.writes == 0 and world.audit.entries == []
+
+
+def test_archiving_a_vacancy_the_sweep_removed_is_a_conflict() -> None:
+    world = World(POLICY)
+    archived, _ = world.report(VacancyStatus.ARCHIVED, closed_at=CLOSED, archived_at=CLOSED)
+    removed = archived.model_copy(
+        update={"status": VacancyStatus.REMOVED, "removed_at": archived.removal_due, "version": 2}
+    )
+    world.store.items[("acme", "V-100")] = removed
+
+    with pytest.raises(Conflict, match="is removed; it cannot go back to archived"):
+        world.report(VacancyStatus.ARCHIVED, closed_at=CLOSED, archived_at=CLOSED + timedelta(days=1))
+
+    assert world.store.get("acme", "V-100") == removed
+
+
+def test_a_first_report_inherits_the_holds_placed_on_the_vacancy_and_later_reports_keep_them() -> None:
+    """Seed 002 issue: "a legal hold stops all of it until released"."""
+    world = World(POLICY)
+    world.store.holds[("acme", "V-100")] = frozenset({"H-1"})
+
+    world.report(VacancyStatus.OPEN)
+    vacancy, _ = world.report(VacancyStatus.CLOSED, closed_at=CLOSED)
+
+    assert vacancy.holds == frozenset({"H-1"})

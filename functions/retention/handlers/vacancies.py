@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.retention.dal.policy import DynamoPolicyStore
 from functions.retention.dal.vacancies import DynamoVacancyStore
 from functions.retention.logic.vacancies import get_vacancy, report_vacancy
 from functions.retention.models.entities import Vacancy
@@ -35,8 +36,13 @@ def _output(vacancy: Vacancy) -> VacancyOutput:
         opened_at=vacancy.opened_at,
         closed_at=vacancy.closed_at,
         archived_at=vacancy.archived_at,
+        removed_at=vacancy.removed_at,
         reported_at=vacancy.reported_at,
         version=vacancy.version,
+        archive_due=vacancy.archive_due,
+        removal_due=vacancy.removal_due,
+        applicants_due=vacancy.applicants_due,
+        holds=len(vacancy.holds),
     )
 
 
@@ -45,8 +51,9 @@ def _output(vacancy: Vacancy) -> VacancyOutput:
     summary="Report a vacancy",
     description=(
         "The ATS reports a vacancy when it opens, closes or is archived, keyed by its own id. Repeating a report "
-        "changes nothing; a vacancy never moves back to an earlier phase (409). Machine clients only, with the "
-        "scope `ats/retention.write`."
+        "changes nothing; a vacancy never moves back to an earlier phase (409), and `removed` is set by the "
+        "retention sweep only (400). The response shows the due date of the current phase under the tenant's "
+        "retention policy. Machine clients only, with the scope `ats/retention.write`."
     ),
     responses={
         **ok_response(VacancyOutput, "Unchanged, or updated"),
@@ -66,6 +73,7 @@ def put_vacancy(vacancy_id: str, report: VacancyReport) -> Response[VacancyOutpu
         status=report.status,
         dates={"opened_at": report.opened_at, "closed_at": report.closed_at, "archived_at": report.archived_at},
         store=DynamoVacancyStore(settings.RETENTION_TABLE_NAME),
+        policies=DynamoPolicyStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,

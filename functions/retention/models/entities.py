@@ -1,4 +1,8 @@
-"""Entities of the retention domain: what the ATS reports to us about its records, and nothing personal."""
+"""Entities of the retention domain (seed 002): the tenant's policy and the records whose timeline it follows.
+
+Personal data (a person's name, email and phone) lives only on `Person`, sealed under the person's own data key
+(functions/retention/dal/vault.py); every other record holds the ATS's ids, dates, statuses and due dates.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 from shared.models import Model
 
 VACANCY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+RECORD_ID_PATTERN = VACANCY_ID_PATTERN  # the ATS's ids of applications, people, holds: the same form
 
 
 class VacancyKind(StrEnum):
@@ -18,25 +23,103 @@ class VacancyKind(StrEnum):
 
 
 class VacancyStatus(StrEnum):
-    """The vacancy's lifecycle as the ATS reports it; each phase only moves forward."""
+    """The vacancy's lifecycle; each phase only moves forward. `removed` is set by the sweep, never reported."""
 
     OPEN = "open"
     CLOSED = "closed"
     ARCHIVED = "archived"
+    REMOVED = "removed"
 
     @property
     def rank(self) -> int:
         return _RANK[self]
 
 
-_RANK = {VacancyStatus.OPEN: 0, VacancyStatus.CLOSED: 1, VacancyStatus.ARCHIVED: 2}
+_RANK = {VacancyStatus.OPEN: 0, VacancyStatus.CLOSED: 1, VacancyStatus.ARCHIVED: 2, VacancyStatus.REMOVED: 3}
+
+
+class DueKind(StrEnum):
+    """What a due date triggers. Each kind has its own attribute on the record and its own sparse index."""
+
+    ARCHIVE = "archive"  # a closed vacancy is archived
+    REMOVAL = "removal"  # an archived vacancy is removed (and its fingerprints with it)
+    APPLICANTS = "applicants"  # a removed vacancy's applicants, candidates and copies go: the end of its timeline
+    CANDIDATE = "candidate"  # a suggested candidate's link to the vacancy goes
+    REGISTRATION = "registration"  # a talent-pool registration goes
+
+    @property
+    def attribute(self) -> str:
+        return f"{self.value}_due"
+
+    @property
+    def index_name(self) -> str:
+        return _INDEXES[self]
+
+
+_INDEXES = {
+    DueKind.ARCHIVE: "ArchiveDue",
+    DueKind.REMOVAL: "RemovalDue",
+    DueKind.APPLICANTS: "ApplicantsDue",
+    DueKind.CANDIDATE: "CandidateDue",
+    DueKind.REGISTRATION: "RegistrationDue",
+}
+
+
+class FingerprintField(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class Bound(Model):
+    """The seed's range for one period, in months."""
+
+    model_config = ConfigDict(frozen=True)
+
+    minimum: int
+    maximum: int
+    label: str
+
+
+# Seed 002, exactly. The maximum of each is the default: every limit is an upper limit, and a tenant shortens it.
+POLICY_BOUNDS: dict[str, Bound] = {
+    "candidate_months": Bound(minimum=3, maximum=6, label="candidates are kept 3 to 6 months"),
+    "registration_months": Bound(
+        minimum=6, maximum=36, label="talent-pool registrations are kept 6 months to 3 years from registration"
+    ),
+    "archive_after_months": Bound(
+        minimum=3, maximum=12, label="vacancies are archived 3 months to 1 year after closing"
+    ),
+    "keep_archived_months": Bound(
+        minimum=3, maximum=36, label="archived vacancies are kept 3 months to 3 years after archiving"
+    ),
+    "keep_applicants_months": Bound(
+        minimum=3,
+        maximum=36,
+        label="applicants are kept a further 3 months to 3 years after their archived vacancy is removed",
+    ),
+}
+
+
+class RetentionPolicy(Model):
+    """A tenant's retention policy: one period per phase, each within its bound (checked by logic/policy.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    candidate_months: int = POLICY_BOUNDS["candidate_months"].maximum
+    registration_months: int = POLICY_BOUNDS["registration_months"].maximum
+    archive_after_months: int = POLICY_BOUNDS["archive_after_months"].maximum
+    keep_archived_months: int = POLICY_BOUNDS["keep_archived_months"].maximum
+    keep_applicants_months: int = POLICY_BOUNDS["keep_applicants_months"].maximum
+    fingerprint_fields: tuple[FingerprintField, ...] = (FingerprintField.EMAIL,)
+    notification_url: str | None = None  # where the ATS is told of removals (signed webhook); None: bus only
+    version: int = 0  # 0: never set, the defaults apply
+    updated_at: datetime | None = None
+    updated_by: str | None = None
 
 
 class Vacancy(Model):
-    """A tenant's vacancy, keyed by the ATS's own id.
-
-    `version` counts accepted changes (optimistic locking).
-    """
+    """A tenant's vacancy, keyed by the ATS's own id. `version` counts accepted changes (optimistic locking)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,10 +130,148 @@ class Vacancy(Model):
     opened_at: AwareDatetime
     closed_at: AwareDatetime | None = None
     archived_at: AwareDatetime | None = None
+    removed_at: AwareDatetime | None = None
     reported_at: datetime
     version: int = Field(ge=1)
+    archive_due: AwareDatetime | None = None
+    removal_due: AwareDatetime | None = None
+    applicants_due: AwareDatetime | None = None
+    holds: frozenset[str] = frozenset()
 
     def same_facts(self, other: Vacancy) -> bool:
         """Whether `other` reports exactly what this vacancy already holds (an idempotent repeat)."""
         fields = ("kind", "status", "opened_at", "closed_at", "archived_at")
         return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+
+class ApplicationOutcome(StrEnum):
+    PENDING = "pending"
+    HIRED = "hired"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Application(Model):
+    """An applicant's application to a vacancy: ids, stages and dates only (the person's data is on Person)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    vacancy_id: str
+    application_id: str
+    person_id: str
+    submitted_at: AwareDatetime
+    source: str  # a channel code such as `job_board`, `referral`, `careers_site` (never a person's name)
+    stages: tuple[str, ...] = ()  # stage codes reached, in order
+    outcome: ApplicationOutcome = ApplicationOutcome.PENDING
+    duplicate: bool = False
+    from_candidate: bool = False
+    holds: frozenset[str] = frozenset()
+    version: int = 1
+
+
+class CandidateStatus(StrEnum):
+    SUGGESTED = "suggested"
+    INVITED = "invited"
+    APPLIED = "applied"
+    REMOVED = "removed"
+
+
+class Candidate(Model):
+    """A talent-pool member matched to a vacancy. Only its link to the vacancy; membership is the registration."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    vacancy_id: str
+    person_id: str
+    status: CandidateStatus
+    matched_at: AwareDatetime
+    invited_at: AwareDatetime | None = None
+    applied_at: AwareDatetime | None = None
+    application_id: str | None = None  # set when the candidate applied (the seed: "updated with the notion")
+    candidate_due: AwareDatetime | None = None  # only while `suggested`: invited and applied are kept
+    holds: frozenset[str] = frozenset()
+
+
+class Registration(Model):
+    """A person's registration against a talent-pool vacancy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    vacancy_id: str
+    person_id: str
+    registered_at: AwareDatetime
+    registration_due: AwareDatetime
+    holds: frozenset[str] = frozenset()
+
+
+class PersonData(Model):
+    """The personal data held about one person, in the clear (only ever in memory)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class Person(Model):
+    """The person behind applications, registrations and candidates. `refs` counts the applications and
+    registrations that still need the person's data: at 0 the data goes (the seed: shared data lives until the
+    last one ends)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    person_id: str
+    data: PersonData
+    refs: int = 0
+    created_at: datetime
+    updated_at: datetime
+    holds: frozenset[str] = frozenset()
+
+
+class HoldSubject(StrEnum):
+    PERSON = "person"
+    APPLICATION = "application"
+    VACANCY = "vacancy"
+
+
+class LegalHold(Model):
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    hold_id: str
+    subject_kind: HoldSubject
+    subject_id: str  # the person, vacancy or application id
+    vacancy_id: str | None = None  # an application's vacancy (an application id is unique within its vacancy)
+    reason: str
+    owner: str
+    review_at: AwareDatetime
+    placed_at: datetime
+    placed_by: str
+    released_at: datetime | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+
+class AnonymisedApplication(Model):
+    """What is kept of an application for reporting once its personal data is gone (docs/fingerprints.md has
+    the k-anonymity reasoning): no person id, no application id, months instead of dates, closed-set codes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    vacancy_id: str
+    copy_id: str  # random, not derived from any id of the application or person
+    stages: tuple[str, ...]
+    outcome: ApplicationOutcome
+    source: str
+    submitted_month: str  # YYYY-MM
+    removed_month: str  # YYYY-MM

@@ -16,13 +16,17 @@ class VacancyReport(Model):
     model_config = ConfigDict(extra="forbid")
 
     kind: VacancyKind = Field(default=VacancyKind.STANDARD, description="`talent_pool` for talent-pool vacancies")
-    status: VacancyStatus = Field(description="Where the vacancy is in its lifecycle; it only moves forward")
+    status: VacancyStatus = Field(
+        description="Where the vacancy is in its lifecycle; it only moves forward. `removed` is the sweep's (400)"
+    )
     opened_at: AwareDatetime = Field(description="When the vacancy opened")
     closed_at: AwareDatetime | None = Field(default=None, description="Required once `closed` or `archived`")
     archived_at: AwareDatetime | None = Field(default=None, description="Required once `archived`")
 
     @model_validator(mode="after")
     def _dates_follow_the_status(self) -> Self:
+        if self.status is VacancyStatus.REMOVED:
+            return self  # never reported: the use case refuses it with a 400 that says why
         closed = self.status in (VacancyStatus.CLOSED, VacancyStatus.ARCHIVED)
         if closed != (self.closed_at is not None):
             raise ValueError("closed_at is required when the status is closed or archived, and only then")
