@@ -6,6 +6,7 @@ Personal data (a person's name, email and phone) lives only on `Person`, sealed 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -70,10 +71,9 @@ class FingerprintField(StrEnum):
     PHONE = "phone"
 
 
-class Bound(Model):
-    """The seed's range for one period, in months."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class Bound:
+    """The seed's range for one period, in months (a dataclass: no model to build on import, a cold start)."""
 
     minimum: int
     maximum: int
