@@ -1,4 +1,4 @@
-"""Typed domain events, the port that publishes them to the project's EventBridge bus, and its adapter.
+"""Typed domain events and the port that publishes them (its EventBridge adapter: shared/publisher.py).
 
 Each event is a `DomainEvent` subclass with its own `detail_type` and typed payload fields:
 
@@ -22,30 +22,22 @@ and `Subclass.model_validate(detail)` reads it back (the consumer path, shared.c
 from __future__ import annotations
 
 import json
-import os
-import random
 import re
-import time
 import typing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from types import NoneType, UnionType
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from shared import clock
-from shared.aws import LazyClient
 from shared.errors import DependencyFailure
 from shared.keys import TENANT_PATTERN
 from shared.models import Model
 
-if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
-
-_PUT_EVENTS_LIMIT = 10
 _DETAIL_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 
 
@@ -240,74 +232,9 @@ class PublishFailure(DependencyFailure):
         self.events = list(events)
 
 
-# Entry errors that another attempt cannot fix.
-_PERMANENT = frozenset({"MalformedDetail", "InvalidArgument", "ValidationException", "AccessDeniedException"})
+def bus_publisher(bus: str, source: str) -> EventPublisher:
+    """The EventBridge publisher for `bus`, its module imported on first use: a function whose request publishes
+    nothing (a read, a refused call) never loads the bus client (shared/publisher.py)."""
+    from shared.publisher import EventBridgePublisher
 
-
-class EventBridgePublisher:
-    """Publishes to one bus as `source`, ten entries per call. Entries that EventBridge rejects are retried
-    alone (never the accepted ones) up to `max_attempts` times in all, with exponential backoff and full jitter;
-    what still fails raises PublishFailure naming it, after every other event was sent."""
-
-    def __init__(
-        self,
-        bus_name: str,
-        source: str,
-        client: EventBridgeClient | None = None,
-        *,
-        max_attempts: int = 4,
-        base_delay: float = 0.05,
-        max_delay: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._bus = bus_name
-        self._source = source
-        self._client = client
-        self._max_attempts = max(1, max_attempts)
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._sleep = sleep
-
-    client: LazyClient[EventBridgeClient] = LazyClient("events")
-
-    def _entry(self, event: DomainEvent, trace: str | None) -> Any:
-        return {
-            "EventBusName": self._bus,
-            "Source": self._source,
-            "DetailType": event.detail_type,
-            "Detail": event.detail(),
-            "Time": event.occurred_at,
-            **({"TraceHeader": trace} if trace else {}),
-        }
-
-    def publish(self, events: Sequence[DomainEvent]) -> None:
-        checked = [_checked(event) for event in events]  # refuse the whole batch before sending any of it
-        trace = os.environ.get("_X_AMZN_TRACE_ID")
-        failed: list[tuple[DomainEvent, str]] = []
-        for start in range(0, len(checked), _PUT_EVENTS_LIMIT):
-            failed.extend(self._send(checked[start : start + _PUT_EVENTS_LIMIT], trace))
-        if failed:
-            names = ", ".join(f"{event.detail_type}/{event.event_id}: {code}" for event, code in failed)
-            raise PublishFailure(f"EventBridge rejected {len(failed)} event(s): {names}", [e for e, _ in failed])
-
-    def _send(self, chunk: list[DomainEvent], trace: str | None) -> list[tuple[DomainEvent, str]]:
-        """Send one chunk, retrying only the rejected entries; return those still rejected, with their code."""
-        pending = chunk
-        permanent: list[tuple[DomainEvent, str]] = []
-        for attempt in range(1, self._max_attempts + 1):
-            response = self.client.put_events(Entries=[self._entry(event, trace) for event in pending])
-            if not response.get("FailedEntryCount"):
-                return permanent
-            retry: list[tuple[DomainEvent, str]] = []
-            for event, result in zip(pending, response["Entries"], strict=True):
-                code = result.get("ErrorCode")
-                if code:
-                    (permanent if code in _PERMANENT else retry).append((event, str(code)))
-            if not retry:
-                return permanent
-            if attempt == self._max_attempts:
-                return permanent + retry
-            pending = [event for event, _ in retry]
-            ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
-            self._sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not cryptography
-        return permanent  # pragma: no cover - the loop always returns
+    return EventBridgePublisher(bus, source)

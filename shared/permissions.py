@@ -115,9 +115,7 @@ POLICY: dict[Permission, Grant] = {
         Role.AUDITOR,
         scopes=(Scope.RETENTION_READ, Scope.RETENTION_WRITE),
     ),
-    Permission.ERASE_PERSONAL_DATA: _grant(
-        Role.COMPANY_ADMIN, Role.COMPLIANCE_OFFICER, jobs=("retention-sweep", "self-service")
-    ),
+    Permission.ERASE_PERSONAL_DATA: _grant(Role.COMPANY_ADMIN, Role.COMPLIANCE_OFFICER),
     Permission.READ_ASSETS: _grant(Role.IT_ASSET_MANAGER, Role.HR_ADMIN, Role.FINANCE_APPROVER, Role.AUDITOR),
     Permission.MANAGE_ASSETS: _grant(Role.IT_ASSET_MANAGER, scopes=(Scope.ASSETS_WRITE,)),
     Permission.APPROVE_ASSET_SPEND: _grant(Role.FINANCE_APPROVER),

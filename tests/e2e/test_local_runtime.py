@@ -21,7 +21,8 @@ import pytest
 from infra.local.functions import MAX_INSTANCES
 from shared.audit import DynamoAuditLog
 from shared.auth import Role
-from shared.events import DomainEvent, EventBridgePublisher
+from shared.events import DomainEvent
+from shared.publisher import EventBridgePublisher
 from tests.e2e.conftest import Api, start_runtime, stop_runtime, wait_for
 
 pytestmark = pytest.mark.e2e

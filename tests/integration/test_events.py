@@ -12,7 +12,8 @@ import pytest
 
 from shared.auth import Actor
 from shared.consumers import EventConsumer
-from shared.events import DomainEvent, EventBridgePublisher, Fingerprint, Identifier, PublishFailure
+from shared.events import DomainEvent, Fingerprint, Identifier, PublishFailure
+from shared.publisher import EventBridgePublisher
 from tests.integration.conftest import EVENT_BUS, REGION
 
 if TYPE_CHECKING:

@@ -560,10 +560,11 @@ class RequestCounter:
 
 def _counted_sweep(context: LambdaContext, at: datetime, counter: RequestCounter) -> dict[str, Any]:
     from functions.retention.dal.exports import S3ExportStore
-    from functions.retention.dal.sweep import DynamoSweepStore, S3ReportStore
+    from functions.retention.dal.reports import S3ReportStore
+    from functions.retention.dal.sweep import DynamoSweepStore
     from functions.retention.handlers import sweep as handler
     from functions.retention.models.events import SOURCE
-    from shared.events import EventBridgePublisher
+    from shared.publisher import EventBridgePublisher
     from tests.integration.conftest import EVENT_BUS
 
     ddb = counter.attach(boto3.client("dynamodb", region_name=REGION))

@@ -16,12 +16,12 @@ from shared import clock
 from shared.errors import DependencyFailure
 from shared.events import (
     DomainEvent,
-    EventBridgePublisher,
     EventSchemaError,
     Fingerprint,
     Identifier,
     PublishFailure,
 )
+from shared.publisher import EventBridgePublisher
 
 AT = datetime(2025, 11, 20, 9, 15, 30, 123456, tzinfo=UTC)
 FP = "h1:" + "ab" * 32

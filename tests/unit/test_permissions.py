@@ -119,14 +119,8 @@ def test_no_scope_reaches_what_only_a_person_may_decide(permission: Permission) 
 
 def test_system_and_webhook_actors_hold_nothing_unless_granted_by_name() -> None:
     for permission in Permission:
-        assert not is_allowed(Actor.system("some-job", "acme"), permission)
+        assert not is_allowed(Actor.system("retention-sweep", "acme"), permission)
         assert not is_allowed(Actor.webhook("standard", "acme"), permission)
-
-
-def test_the_retention_jobs_may_erase_personal_data_and_nothing_else() -> None:
-    for job in ("retention-sweep", "self-service"):
-        granted = {p for p in Permission if is_allowed(Actor.system(job, "acme"), p)}
-        assert granted == {Permission.ERASE_PERSONAL_DATA}
 
 
 def test_a_grant_names_the_jobs_and_providers_it_admits() -> None:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from functions.retention.dal.items import from_item
 from functions.retention.models.entities import Candidate, DueKind, Registration, Vacancy
 from shared import clock
@@ -22,7 +20,6 @@ from shared.aws import LazyClient
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
 
 DueEntity = Vacancy | Candidate | Registration
 
@@ -131,26 +128,3 @@ def _decode(cursor: str, tenant: str, kind: DueKind) -> dict[str, Any]:
     ):
         raise BadCursor("the cursor is not one this workflow handed out")
     return {name: {"S": value} for name, value in plain.items()}
-
-
-class S3ReportStore:
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
-        self._bucket = bucket
-        self._client = client
-
-    client: LazyClient[S3Client] = LazyClient("s3")
-
-    def put_once(self, key: str, body: dict[str, Any]) -> bool:
-        try:
-            self.client.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=json.dumps(body, sort_keys=True, indent=2).encode(),
-                ContentType="application/json",
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
-                return False  # written by an earlier attempt of this step
-            raise
-        return True

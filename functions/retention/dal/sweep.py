@@ -38,7 +38,6 @@ from shared.errors import DependencyFailure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
 
 _VACANCY_SK = "VACANCY"
 _FINGERPRINT_PREFIX = "FP#"
@@ -585,29 +584,3 @@ class DynamoSweepStore:
             started_at=item.get("started_at", {}).get("S"),
             policy_version=int(item["policy_version"]["N"]) if "policy_version" in item else None,
         )
-
-
-class S3ReportStore:
-    """Run reports in the export bucket (Object Lock): written once, never overwritten."""
-
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
-        self._bucket = bucket
-        self._client = client
-
-    client: LazyClient[S3Client] = LazyClient("s3")
-
-    def put_once(self, key: str, body: bytes) -> bool:
-        try:
-            self.client.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                IfNoneMatch="*",
-                ChecksumAlgorithm="SHA256",  # an Object Lock bucket refuses a put without an integrity checksum
-            )
-        except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
-                return False  # a run of the same day (an earlier execution) wrote it: reports are immutable
-            raise
-        return True

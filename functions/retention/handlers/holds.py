@@ -18,7 +18,7 @@ from functions.retention.models.env import HoldsApiSettings
 from functions.retention.models.events import SOURCE
 from functions.retention.models.subjects_io import HoldInput, HoldOutput, HoldPage, ReleaseInput
 from shared.audit import DynamoAuditLog
-from shared.events import EventBridgePublisher
+from shared.events import bus_publisher
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
@@ -78,7 +78,7 @@ def put_legal_hold(hold_id: str, body: HoldInput) -> Response[HoldOutput]:
         ),
         store=DynamoHoldStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=EventBridgePublisher(settings.EVENT_BUS_NAME, SOURCE),
+        publisher=bus_publisher(settings.EVENT_BUS_NAME, SOURCE),
         request_id=request.request_id,
         source_ip=request.source_ip,
     )
@@ -158,7 +158,7 @@ def release_legal_hold(hold_id: str, body: ReleaseInput) -> HoldOutput:
         body.reason,
         store=DynamoHoldStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=EventBridgePublisher(settings.EVENT_BUS_NAME, SOURCE),
+        publisher=bus_publisher(settings.EVENT_BUS_NAME, SOURCE),
         request_id=request.request_id,
         source_ip=request.source_ip,
     )

@@ -15,7 +15,7 @@ from functions.retention.models.env import PolicyApiSettings
 from functions.retention.models.events import SOURCE
 from functions.retention.models.policy_io import PolicyChangeOutput, PolicyOutput, PolicyUpdate
 from shared.audit import DynamoAuditLog
-from shared.events import EventBridgePublisher
+from shared.events import bus_publisher
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
@@ -75,7 +75,7 @@ def put_policy(update: PolicyUpdate) -> PolicyChangeOutput:
         ),
         store=DynamoPolicyStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=EventBridgePublisher(settings.EVENT_BUS_NAME, SOURCE),
+        publisher=bus_publisher(settings.EVENT_BUS_NAME, SOURCE),
         request_id=request.request_id,
         source_ip=request.source_ip,
     )

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.retention.dal.policy import DynamoPolicyStore, PolicyStore
-from functions.retention.dal.recompute import DueStore, DynamoDueStore, ReportStore, S3ReportStore
+from functions.retention.dal.recompute import DueStore, DynamoDueStore, ReportStore
 from functions.retention.logic.policy import policy_of
 from functions.retention.logic.recompute import finish_recompute, kinds_shortened, recompute_page
 from functions.retention.models.env import RecomputeSettings
@@ -44,6 +44,13 @@ def initial_state(event: dict[str, Any]) -> RecomputeState:
     return RecomputeState.model_validate(event)
 
 
+def _reports(bucket: str) -> ReportStore:
+    # Imported here: the S3 client is the heaviest to create, and only the step that finishes writes a report.
+    from functions.retention.dal.reports import S3ReportStore
+
+    return S3ReportStore(bucket)
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
@@ -61,7 +68,7 @@ def lambda_handler(
         settings = load_settings(RecomputeSettings)
         store = store or DynamoDueStore(settings.RETENTION_TABLE_NAME)
         policies = policies or DynamoPolicyStore(settings.RETENTION_TABLE_NAME)
-        reports = reports or S3ReportStore(settings.EXPORT_BUCKET_NAME)
+        reports = reports or _reports(settings.EXPORT_BUCKET_NAME)
         audit = audit or DynamoAuditLog(settings.AUDIT_TABLE_NAME)
     logger.append_keys(tenant=state.tenant, policy_version=state.policy_version)
     if state.done:

@@ -11,7 +11,7 @@ own key at once; no response carries it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
@@ -36,14 +36,25 @@ from functions.retention.models.records_io import (
     RegistrationReport,
 )
 from shared.audit import DynamoAuditLog
-from shared.crypto import TenantKeys
-from shared.events import EventBridgePublisher
+from shared.events import EventPublisher, bus_publisher
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
 from shared.secrets import TenantSecrets
 from shared.settings import load_settings
 
+if TYPE_CHECKING:
+    from shared.crypto import TenantKeys
+
 app = build_resolver()
+
+
+def _tenant_keys(prefix: str) -> TenantKeys:
+    """The tenant's keyed digests, imported on a request's first use: `shared.crypto` also holds the field cipher,
+    whose KMS client a request that only digests never needs."""
+    from shared.crypto import TenantKeys
+
+    return TenantKeys(TenantSecrets(prefix))
+
 
 _APPLICATION = "/v1/vacancies/<vacancy_id>/applications/<application_id>"
 _CANDIDATE = "/v1/vacancies/<vacancy_id>/candidates/<person_id>"
@@ -67,8 +78,8 @@ def _vault(settings: RecordsApiSettings) -> PersonVault:
     return PersonVault(settings.RETENTION_KEYS_TABLE_NAME, settings.DATA_KEY_ARN)
 
 
-def _publisher(settings: RecordsApiSettings) -> EventBridgePublisher:
-    return EventBridgePublisher(settings.EVENT_BUS_NAME, SOURCE)
+def _publisher(settings: RecordsApiSettings) -> EventPublisher:
+    return bus_publisher(settings.EVENT_BUS_NAME, SOURCE)
 
 
 def _person(person: PersonInput) -> ReportedPerson:
@@ -166,7 +177,7 @@ def put_application(
         outcome=submission.outcome,
         store=_store(settings),
         vault=_vault(settings),
-        keys=TenantKeys(TenantSecrets(settings.TENANT_SECRET_PREFIX)),
+        keys=_tenant_keys(settings.TENANT_SECRET_PREFIX),
         publisher=_publisher(settings),
         audit=_audit(settings),
         request_id=request.request_id,

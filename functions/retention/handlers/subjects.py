@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.retention.dal.exports import S3ExportStore
 from functions.retention.dal.subjects import DynamoSubjectStore
 from functions.retention.dal.vault import PersonVault
 from functions.retention.logic.links import issue_link, redeem_link
@@ -23,6 +22,7 @@ from functions.retention.logic.subjects import (
     ACCESS,
     ERASURE,
     LEAVE,
+    ExportStore,
     SubjectPorts,
     erase,
     get_receipt,
@@ -41,14 +41,26 @@ from functions.retention.models.subjects_io import (
     SubjectRequest,
 )
 from shared.audit import DynamoAuditLog
-from shared.crypto import TenantKeys
-from shared.events import EventBridgePublisher
+from shared.events import bus_publisher
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
 from shared.secrets import TenantSecrets
 from shared.settings import load_settings
 
+if TYPE_CHECKING:
+    from shared.crypto import TenantKeys
+
 app = build_resolver()
+
+
+def _tenant_keys(prefix: str) -> TenantKeys:
+    """The tenant's keyed digests, imported on a request's first use: `shared.crypto` also holds the field cipher,
+    whose KMS client a request that only digests never needs."""
+    from shared.crypto import TenantKeys
+
+    return TenantKeys(TenantSecrets(prefix))
+
+
 _PUBLIC = ["retention", "self-service"]
 
 
@@ -68,13 +80,20 @@ def _receipt(request: SubjectRequest) -> ReceiptOutput:
     )
 
 
+def _exports(bucket: str) -> ExportStore:
+    # Imported on a request's first use: the S3 client is the heaviest to create (its client is lazy too).
+    from functions.retention.dal.exports import S3ExportStore
+
+    return S3ExportStore(bucket)
+
+
 def _ports(settings: SubjectApiSettings) -> SubjectPorts:
     return SubjectPorts(
         store=DynamoSubjectStore(settings.RETENTION_TABLE_NAME),
         vault=PersonVault(settings.RETENTION_KEYS_TABLE_NAME, settings.DATA_KEY_ARN),
-        exports=S3ExportStore(settings.ARCHIVE_BUCKET_NAME),
+        exports=_exports(settings.ARCHIVE_BUCKET_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=EventBridgePublisher(settings.EVENT_BUS_NAME, SOURCE),
+        publisher=bus_publisher(settings.EVENT_BUS_NAME, SOURCE),
     )
 
 
@@ -85,7 +104,7 @@ def _redeem(token: str, purpose: str, ports: SubjectPorts, subject_request_id: s
         token,
         purpose,
         store=ports.store,
-        signer=TenantKeys(TenantSecrets(settings.TENANT_SECRET_PREFIX)),
+        signer=_tenant_keys(settings.TENANT_SECRET_PREFIX),
         audit=ports.audit,
         request_id=event.request_context.request_id,
         subject_request_id=subject_request_id,
@@ -116,7 +135,7 @@ def post_self_service_link(person_id: str, body: LinkInput) -> Response[LinkOutp
         person_id,
         body.ttl_minutes,
         store=DynamoSubjectStore(settings.RETENTION_TABLE_NAME),
-        signer=TenantKeys(TenantSecrets(settings.TENANT_SECRET_PREFIX)),
+        signer=_tenant_keys(settings.TENANT_SECRET_PREFIX),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,

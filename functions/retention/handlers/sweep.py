@@ -13,13 +13,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.retention.dal.sweep import DynamoSweepStore, ReportStore, S3ReportStore, SweepStore
+from functions.retention.dal.sweep import DynamoSweepStore, ReportStore, SweepStore
 from functions.retention.logic.sweep import ExportPurger, SweepState, report_sweep, start_sweep, sweep_page
 from functions.retention.models.env import SweepSettings
 from functions.retention.models.events import SOURCE
 from shared.audit import AuditLog, DynamoAuditLog
 from shared.errors import BadRequest
-from shared.events import EventBridgePublisher, EventPublisher
+from shared.events import EventPublisher, bus_publisher
 from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
 
@@ -31,6 +31,14 @@ def _exports(settings: SweepSettings) -> ExportPurger:
     from functions.retention.dal.exports import S3ExportStore
 
     return S3ExportStore(settings.ARCHIVE_BUCKET_NAME)
+
+
+def _reports(settings: SweepSettings) -> ReportStore:
+    """The export bucket's run reports. Imported here: the S3 client is the heaviest to create, and only the
+    report step needs it."""
+    from functions.retention.dal.reports import S3ReportStore
+
+    return S3ReportStore(settings.EXPORT_BUCKET_NAME)
 
 
 @logger.inject_lambda_context
@@ -61,14 +69,14 @@ def lambda_handler(
         after = sweep_page(
             state,
             store=store,
-            publisher=publisher or EventBridgePublisher(settings.EVENT_BUS_NAME, SOURCE),
+            publisher=publisher or bus_publisher(settings.EVENT_BUS_NAME, SOURCE),
             audit=audit or DynamoAuditLog(settings.AUDIT_TABLE_NAME),
             exports=exports or _exports(settings),
         )
         metrics.add_metric(name="RetentionSweepPages", unit="Count", value=1)
         return after.model_dump(mode="json")
     if step == "report":
-        summary = report_sweep(state, store=store, reports=reports or S3ReportStore(settings.EXPORT_BUCKET_NAME))
+        summary = report_sweep(state, store=store, reports=reports or _reports(settings))
         logger.info("sweep reported", extra={"counts": summary["counts"], "held_skipped": summary["held_skipped"]})
         return summary
     raise BadRequest(f"unknown sweep step {step!r}: start, page or report")
