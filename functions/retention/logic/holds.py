@@ -11,16 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from functions.retention.dal.holds import HoldExists, HoldStore
 from functions.retention.models.entities import RECORD_ID_PATTERN, HoldSubject, LegalHold
-from functions.retention.models.events import LegalHoldChanged
 from shared import clock
 from shared.audit import AuditLog
 from shared.auth import Actor
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.events import EventPublisher
 from shared.permissions import Permission, authorize, ensure_tenant
+
+if TYPE_CHECKING:
+    from functions.retention.models.events import LegalHoldChanged
+    from shared.events import EventPublisher
 
 _ID = re.compile(RECORD_ID_PATTERN)
 MAX_PAGE = 100
@@ -52,6 +55,8 @@ def _same(stored: LegalHold, proposed: LegalHold) -> bool:
 
 
 def _event(hold: LegalHold, request_id: str) -> LegalHoldChanged:
+    from functions.retention.models.events import LegalHoldChanged  # on a change only (cold start)
+
     return LegalHoldChanged(
         tenant=hold.tenant,
         hold_id=hold.hold_id,

@@ -13,17 +13,19 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from functions.retention.dal.policy import PolicyStore, StalePolicy
 from functions.retention.models.entities import POLICY_BOUNDS, FingerprintField, RetentionPolicy
-from functions.retention.models.events import RetentionPolicyChanged
 from shared import clock
 from shared.audit import AuditEntry, AuditLog, Outcome
 from shared.auth import Actor
 from shared.errors import BadRequest, Conflict
-from shared.events import EventPublisher
 from shared.permissions import Permission, authorize
+
+if TYPE_CHECKING:
+    from shared.events import EventPublisher
 
 PERIODS: tuple[str, ...] = tuple(POLICY_BOUNDS)
 CHANGED_ACTION = "retention:policy:changed"  # the change itself, after authorize's entry for the attempt
@@ -230,6 +232,9 @@ def _stale(expected: int, current: int) -> Conflict:
 
 
 def _publish(publisher: EventPublisher, policy: RetentionPolicy, shortened: tuple[str, ...], request_id: str) -> None:
+    # The event model is imported here, on a change: reading the policy never needs it (cold start).
+    from functions.retention.models.events import RetentionPolicyChanged
+
     publisher.publish(
         [
             RetentionPolicyChanged(
