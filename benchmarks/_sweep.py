@@ -43,15 +43,8 @@ def _items(records: int) -> tuple[list[dict[str, Any]], list[str]]:
         to_item,
         vacancy_key,
     )
-    from functions.retention.models.entities import (
-        Application,
-        Candidate,
-        CandidateStatus,
-        Registration,
-        Vacancy,
-        VacancyKind,
-        VacancyStatus,
-    )
+    from functions.retention.models.entities import CandidateStatus, Vacancy, VacancyKind, VacancyStatus
+    from functions.retention.models.people import Application, Candidate, Registration
     from shared import clock
 
     registrations = records * 4 // 10

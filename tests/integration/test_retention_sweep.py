@@ -26,16 +26,8 @@ from functions.retention.dal.items import (
 )
 from functions.retention.dal.vault import data_key_item_key
 from functions.retention.logic.timeline import add_months, candidate_due, registration_due, vacancy_due
-from functions.retention.models.entities import (
-    Application,
-    Candidate,
-    CandidateStatus,
-    Registration,
-    RetentionPolicy,
-    Vacancy,
-    VacancyKind,
-    VacancyStatus,
-)
+from functions.retention.models.entities import CandidateStatus, RetentionPolicy, Vacancy, VacancyKind, VacancyStatus
+from functions.retention.models.people import Application, Candidate, Registration
 from shared import clock
 from shared.audit import DynamoAuditLog
 from tests.integration.conftest import (

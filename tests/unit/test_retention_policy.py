@@ -15,7 +15,6 @@ from functions.retention.logic.recompute import finish_recompute, kinds_shortene
 from functions.retention.logic.timeline import add_months, candidate_due, shortened, vacancy_due
 from functions.retention.models.entities import (
     POLICY_BOUNDS,
-    Candidate,
     CandidateStatus,
     DueKind,
     FingerprintField,
@@ -25,6 +24,7 @@ from functions.retention.models.entities import (
     VacancyStatus,
 )
 from functions.retention.models.events import RetentionPolicyChanged
+from functions.retention.models.people import Candidate
 from shared import clock
 from shared.audit import Outcome
 from shared.auth import Actor, Role, Scope

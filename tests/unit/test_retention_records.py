@@ -14,7 +14,8 @@ from functions.retention.logic.fingerprints import (
     normalise_person,
     normalise_phone,
 )
-from functions.retention.models.entities import FingerprintField, PersonData
+from functions.retention.models.entities import FingerprintField
+from functions.retention.models.people import PersonData
 from shared.crypto import TenantKeys
 from shared.errors import BadRequest
 from shared.secrets import TenantSecrets

@@ -28,7 +28,8 @@ from functions.retention.dal.items import (
     vacancy_key,
     vacancy_pk,
 )
-from functions.retention.models.entities import HoldSubject, LegalHold
+from functions.retention.models.entities import HoldSubject
+from functions.retention.models.holds import LegalHold
 from shared.aws import LazyClient
 from shared.errors import BadRequest
 from shared.keys import tenant_key

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.retention.dal.items import from_item
-from functions.retention.models.entities import Candidate, DueKind, Registration, Vacancy
+from functions.retention.models.entities import DueKind, Vacancy
+from functions.retention.models.people import Candidate, Registration
 from shared import clock
 from shared.aws import LazyClient
 

@@ -29,15 +29,8 @@ from functions.retention.dal.items import (
     vacancy_key,
 )
 from functions.retention.dal.people import PersonWrite, StoredPerson, person_from_item, person_update
-from functions.retention.models.entities import (
-    Application,
-    Candidate,
-    CandidateStatus,
-    Registration,
-    RetentionPolicy,
-    VacancyKind,
-    VacancyStatus,
-)
+from functions.retention.models.entities import CandidateStatus, RetentionPolicy, VacancyKind, VacancyStatus
+from functions.retention.models.people import Application, Candidate, Registration
 from shared import clock
 from shared.aws import LazyClient
 from shared.errors import ConfigurationError, DependencyFailure

@@ -5,34 +5,32 @@ placing and releasing publish `LegalHoldChanged`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
+from functions.retention.dal.adapters import retention_publisher
 from functions.retention.dal.holds import DynamoHoldStore
 from functions.retention.logic.holds import HoldRequest, get_hold, list_holds, place_hold, release_hold
-from functions.retention.models.entities import LegalHold
-from functions.retention.models.env import HoldsApiSettings
-from functions.retention.models.subjects_io import HoldInput, HoldOutput, HoldPage, ReleaseInput
+from functions.retention.models.holds import HoldInput, HoldOutput, HoldPage, LegalHold, ReleaseInput
 from shared.audit import DynamoAuditLog
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
 
-if TYPE_CHECKING:
-    from shared.events import EventPublisher
+
+class HoldsApiSettings(BaseSettings):
+    """Legal holds on people, applications and vacancies."""
+
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+    EVENT_BUS_NAME: str = Field(min_length=1)
+
 
 app = build_resolver()
-
-
-def _publisher(bus: str) -> EventPublisher:
-    """The bus publisher, its modules imported on a change only: a read never loads them (cold start)."""
-    from functions.retention.models.events import SOURCE
-    from shared.events import bus_publisher
-
-    return bus_publisher(bus, SOURCE)
 
 
 def _output(hold: LegalHold, records: int | None = None) -> HoldOutput:
@@ -87,7 +85,7 @@ def put_legal_hold(hold_id: str, body: HoldInput) -> Response[HoldOutput]:
         ),
         store=DynamoHoldStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=_publisher(settings.EVENT_BUS_NAME),
+        publisher=retention_publisher(settings.EVENT_BUS_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,
     )
@@ -167,7 +165,7 @@ def release_legal_hold(hold_id: str, body: ReleaseInput) -> HoldOutput:
         body.reason,
         store=DynamoHoldStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=_publisher(settings.EVENT_BUS_NAME),
+        publisher=retention_publisher(settings.EVENT_BUS_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,
     )

@@ -10,18 +10,26 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from functions.retention.dal.items import from_item, policy_key
 from functions.retention.logic.notify import DeliveryFailed, HttpSender, notify_removal
 from functions.retention.models.entities import RetentionPolicy
-from functions.retention.models.env import NotifySettings
 from functions.retention.models.events import SOURCE, RecordPurged
 from shared.auth import Actor
 from shared.aws import LazyClient
 from shared.consumers import EventConsumer
 from shared.observability import logger, metrics, tracer
 from shared.secrets import TenantSecrets
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
+
+
+class NotifySettings(BaseSettings):
+    """The consumer that tells the tenant's ATS of every removal (signed outbound webhook)."""
+
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    TENANT_SECRET_PREFIX: str = Field(min_length=1)
+
 
 SAMPLE_EVENT = "sqs_eventbridge_record_purged.json"  # events/: what this entry point receives (benchmarks, tests)
 

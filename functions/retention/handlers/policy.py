@@ -4,32 +4,29 @@ as `RetentionPolicyChanged`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
+from functions.retention.dal.adapters import retention_publisher
 from functions.retention.dal.policy import DynamoPolicyStore
 from functions.retention.logic.policy import PERIODS, PolicyChange, change_policy, get_policy
-from functions.retention.models.env import PolicyApiSettings
 from functions.retention.models.policy_io import PolicyChangeOutput, PolicyOutput, PolicyUpdate
 from shared.audit import DynamoAuditLog
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
 
-if TYPE_CHECKING:
-    from shared.events import EventPublisher
+
+class PolicyApiSettings(BaseSettings):
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+    EVENT_BUS_NAME: str = Field(min_length=1)
+
 
 app = build_resolver()
-
-
-def _publisher(bus: str) -> EventPublisher:
-    """The bus publisher, its modules imported on a change only: a read never loads them (cold start)."""
-    from functions.retention.models.events import SOURCE
-    from shared.events import bus_publisher
-
-    return bus_publisher(bus, SOURCE)
 
 
 @app.get(
@@ -84,7 +81,7 @@ def put_policy(update: PolicyUpdate) -> PolicyChangeOutput:
         ),
         store=DynamoPolicyStore(settings.RETENTION_TABLE_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=_publisher(settings.EVENT_BUS_NAME),
+        publisher=retention_publisher(settings.EVENT_BUS_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,
     )

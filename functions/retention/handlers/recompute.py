@@ -13,17 +13,26 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from functions.retention.dal.policy import DynamoPolicyStore, PolicyStore
 from functions.retention.dal.recompute import DueStore, DynamoDueStore, ReportStore
 from functions.retention.logic.policy import policy_of
 from functions.retention.logic.recompute import finish_recompute, kinds_shortened, recompute_page
-from functions.retention.models.env import RecomputeSettings
 from functions.retention.models.events import RetentionPolicyChanged
 from functions.retention.models.recompute_io import RecomputeState
 from shared.audit import AuditLog, DynamoAuditLog
 from shared.observability import logger, metrics, tracer
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
+
+
+class RecomputeSettings(BaseSettings):
+    """The workflow step that recomputes the due dates a policy change shortens."""
+
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+    EXPORT_BUCKET_NAME: str = Field(min_length=3)
+
 
 SAMPLE_EVENT = (
     "eventbridge_retention_policy_changed.json"  # events/: what this entry point receives (benchmarks, tests)

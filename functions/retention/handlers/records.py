@@ -11,21 +11,22 @@ own key at once; no response carries it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
+from functions.retention.dal.adapters import retention_publisher, tenant_keys
 from functions.retention.dal.records import DynamoRecordStore
 from functions.retention.dal.vault import PersonVault
 from functions.retention.logic.applications import ApplicationResult, get_application, submit_application
 from functions.retention.logic.candidates import CandidateResult, get_candidate, report_candidate
 from functions.retention.logic.fingerprints import ReportedPerson
 from functions.retention.logic.registrations import get_registration, register
-from functions.retention.models.entities import Candidate, CandidateStatus, Registration
-from functions.retention.models.env import RecordsApiSettings
-from functions.retention.models.events import SOURCE
+from functions.retention.models.entities import CandidateStatus
+from functions.retention.models.people import Candidate, Registration
 from functions.retention.models.records_io import (
     ApplicationOutput,
     ApplicationSubmission,
@@ -36,24 +37,23 @@ from functions.retention.models.records_io import (
     RegistrationReport,
 )
 from shared.audit import DynamoAuditLog
-from shared.events import EventPublisher, bus_publisher
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
-from shared.secrets import TenantSecrets
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
 
-if TYPE_CHECKING:
-    from shared.crypto import TenantKeys
+
+class RecordsApiSettings(BaseSettings):
+    """Applications, candidates and registrations: people's data sealed per person, fingerprints keyed."""
+
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    RETENTION_KEYS_TABLE_NAME: str = Field(min_length=3)
+    DATA_KEY_ARN: str = Field(min_length=1)
+    TENANT_SECRET_PREFIX: str = Field(min_length=1)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+    EVENT_BUS_NAME: str = Field(min_length=1)
+
 
 app = build_resolver()
-
-
-def _tenant_keys(prefix: str) -> TenantKeys:
-    """The tenant's keyed digests, imported on a request's first use: `shared.crypto` also holds the field cipher,
-    whose KMS client a request that only digests never needs."""
-    from shared.crypto import TenantKeys
-
-    return TenantKeys(TenantSecrets(prefix))
 
 
 _APPLICATION = "/v1/vacancies/<vacancy_id>/applications/<application_id>"
@@ -76,10 +76,6 @@ def _audit(settings: RecordsApiSettings) -> DynamoAuditLog:
 def _vault(settings: RecordsApiSettings) -> PersonVault:
     # One per request: a person's unwrapped key lives no longer than the request that needed it.
     return PersonVault(settings.RETENTION_KEYS_TABLE_NAME, settings.DATA_KEY_ARN)
-
-
-def _publisher(settings: RecordsApiSettings) -> EventPublisher:
-    return bus_publisher(settings.EVENT_BUS_NAME, SOURCE)
 
 
 def _person(person: PersonInput) -> ReportedPerson:
@@ -177,8 +173,8 @@ def put_application(
         outcome=submission.outcome,
         store=_store(settings),
         vault=_vault(settings),
-        keys=_tenant_keys(settings.TENANT_SECRET_PREFIX),
-        publisher=_publisher(settings),
+        keys=tenant_keys(settings.TENANT_SECRET_PREFIX),
+        publisher=retention_publisher(settings.EVENT_BUS_NAME),
         audit=_audit(settings),
         request_id=request.request_id,
         source_ip=request.source_ip,
@@ -244,7 +240,7 @@ def put_candidate(vacancy_id: str, person_id: str, report: CandidateReport) -> R
         status=CandidateStatus(report.status.value),
         matched_at=report.matched_at,
         store=_store(settings),
-        publisher=_publisher(settings),
+        publisher=retention_publisher(settings.EVENT_BUS_NAME),
         audit=_audit(settings),
         request_id=request.request_id,
         source_ip=request.source_ip,

@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
+from functions.retention.dal.adapters import retention_publisher, tenant_keys
 from functions.retention.dal.subjects import DynamoSubjectStore
 from functions.retention.dal.vault import PersonVault
 from functions.retention.logic.links import issue_link, redeem_link
@@ -30,8 +32,6 @@ from functions.retention.logic.subjects import (
     new_request_id,
     subject_access,
 )
-from functions.retention.models.env import SubjectApiSettings
-from functions.retention.models.events import SOURCE
 from functions.retention.models.subjects_io import (
     AccessOutput,
     LinkInput,
@@ -41,24 +41,24 @@ from functions.retention.models.subjects_io import (
     SubjectRequest,
 )
 from shared.audit import DynamoAuditLog
-from shared.events import bus_publisher
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
-from shared.secrets import TenantSecrets
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
 
-if TYPE_CHECKING:
-    from shared.crypto import TenantKeys
+
+class SubjectApiSettings(BaseSettings):
+    """Legal holds, self-service links and the applicant's own requests (access, leave the pool, erasure)."""
+
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    RETENTION_KEYS_TABLE_NAME: str = Field(min_length=3)
+    DATA_KEY_ARN: str = Field(min_length=1)
+    TENANT_SECRET_PREFIX: str = Field(min_length=1)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+    EVENT_BUS_NAME: str = Field(min_length=1)
+    ARCHIVE_BUCKET_NAME: str = Field(min_length=3)
+
 
 app = build_resolver()
-
-
-def _tenant_keys(prefix: str) -> TenantKeys:
-    """The tenant's keyed digests, imported on a request's first use: `shared.crypto` also holds the field cipher,
-    whose KMS client a request that only digests never needs."""
-    from shared.crypto import TenantKeys
-
-    return TenantKeys(TenantSecrets(prefix))
 
 
 _PUBLIC = ["retention", "self-service"]
@@ -93,7 +93,7 @@ def _ports(settings: SubjectApiSettings) -> SubjectPorts:
         vault=PersonVault(settings.RETENTION_KEYS_TABLE_NAME, settings.DATA_KEY_ARN),
         exports=_exports(settings.ARCHIVE_BUCKET_NAME),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
-        publisher=bus_publisher(settings.EVENT_BUS_NAME, SOURCE),
+        publisher=retention_publisher(settings.EVENT_BUS_NAME),
     )
 
 
@@ -104,7 +104,7 @@ def _redeem(token: str, purpose: str, ports: SubjectPorts, subject_request_id: s
         token,
         purpose,
         store=ports.store,
-        signer=_tenant_keys(settings.TENANT_SECRET_PREFIX),
+        signer=tenant_keys(settings.TENANT_SECRET_PREFIX),
         audit=ports.audit,
         request_id=event.request_context.request_id,
         subject_request_id=subject_request_id,
@@ -135,7 +135,7 @@ def post_self_service_link(person_id: str, body: LinkInput) -> Response[LinkOutp
         person_id,
         body.ttl_minutes,
         store=DynamoSubjectStore(settings.RETENTION_TABLE_NAME),
-        signer=_tenant_keys(settings.TENANT_SECRET_PREFIX),
+        signer=tenant_keys(settings.TENANT_SECRET_PREFIX),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,

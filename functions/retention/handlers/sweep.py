@@ -12,16 +12,28 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from functions.retention.dal.sweep import DynamoSweepStore, ReportStore, SweepStore
 from functions.retention.logic.sweep import ExportPurger, SweepState, report_sweep, start_sweep, sweep_page
-from functions.retention.models.env import SweepSettings
 from functions.retention.models.events import SOURCE
 from shared.audit import AuditLog, DynamoAuditLog
 from shared.errors import BadRequest
 from shared.events import EventPublisher, bus_publisher
 from shared.observability import logger, metrics, tracer
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
+
+
+class SweepSettings(BaseSettings):
+    """The environment of the daily sweep's workflow steps."""
+
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    RETENTION_KEYS_TABLE_NAME: str = Field(min_length=3)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+    EVENT_BUS_NAME: str = Field(min_length=1)
+    ARCHIVE_BUCKET_NAME: str = Field(min_length=3)
+    EXPORT_BUCKET_NAME: str = Field(min_length=3)
+
 
 SAMPLE_EVENT = "stepfunctions_retention_sweep_start.json"  # events/: the workflow's first task (benchmarks, tests)
 

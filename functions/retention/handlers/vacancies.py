@@ -9,21 +9,27 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from functions.retention.dal.policy import DynamoPolicyStore
 from functions.retention.dal.vacancies import DynamoVacancyStore
 from functions.retention.logic.vacancies import get_vacancy, report_vacancy
 from functions.retention.models.entities import Vacancy
-from functions.retention.models.env import VacancyApiSettings
 from functions.retention.models.input import VacancyReport
 from functions.retention.models.output import VacancyOutput
 from shared.audit import DynamoAuditLog
 from shared.http import SECURED, build_resolver, error_responses, ok_response, request_context
 from shared.observability import logger, metrics, tracer
-from shared.settings import load_settings
+from shared.settings import BaseSettings, load_settings
 
 # Parameters are plain annotations (no `Path()`/`Body()` markers): Powertools then loads its validation machinery
 # on the first request rather than at import. The id's form is checked by the use case (400 naming the rule).
+
+
+class VacancyApiSettings(BaseSettings):
+    RETENTION_TABLE_NAME: str = Field(min_length=3)
+    AUDIT_TABLE_NAME: str = Field(min_length=3)
+
 
 app = build_resolver()
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from functions.retention.dal.people import PersonWrite, StoredPerson
 from functions.retention.dal.records import RecordStore, Snapshot, StaleWrite, StoredApplication, VacancyFacts
@@ -24,24 +24,23 @@ from functions.retention.logic.fingerprints import (
     key_version,
     normalise_person,
 )
+from functions.retention.logic.ids import check_id
 from functions.retention.models.entities import (
-    RECORD_ID_PATTERN,
-    Application,
     ApplicationOutcome,
     CandidateStatus,
-    PersonData,
     VacancyKind,
     VacancyStatus,
 )
-from functions.retention.models.events import ApplicationReceived, DuplicateApplicationDetected
+from functions.retention.models.people import Application, PersonData
 from shared.audit import AuditLog
 from shared.auth import Actor
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.events import DomainEvent, EventPublisher
 from shared.permissions import Permission, authorize, ensure_tenant
 
+if TYPE_CHECKING:
+    from shared.events import DomainEvent, EventPublisher
+
 _ATTEMPTS = 3
-_RECORD_ID = re.compile(RECORD_ID_PATTERN)
 _CODE = re.compile(r"^[a-z0-9_-]{1,32}$")
 # Event ids of an application's events are derived from its ids: a repeat publishes the same event ids, so a
 # consumer that deduplicates on event ids sees one event however often the ATS retries.
@@ -61,16 +60,6 @@ class ApplicationResult:
     application: Application
     created: bool
     matched_key_version: str | None = None
-
-
-def check_id(value: str, name: str) -> str:
-    """An ATS id (vacancy, application, person) of the accepted form; BadRequest naming the path part if not."""
-    if not _RECORD_ID.match(value):
-        raise BadRequest(
-            f"{name} must be 1 to 128 letters, digits or `_ . : -`, starting with a letter or digit",
-            details=[{"loc": ["path", name], "msg": f"invalid {name.replace('_', ' ')}", "type": "value_error"}],
-        )
-    return value
 
 
 def check_codes(values: Sequence[str], name: str) -> tuple[str, ...]:
@@ -121,6 +110,11 @@ def _events(tenant: str, result: ApplicationResult, correlation_id: str) -> list
     def event_id(kind: str) -> str:
         return str(uuid.uuid5(_EVENT_NAMESPACE, f"{tenant}/{app.vacancy_id}/{app.application_id}/{kind}"))
 
+    from functions.retention.models.events import (  # an event model is built on a publish only (cold start)
+        ApplicationReceived,
+        DuplicateApplicationDetected,
+    )
+
     events: list[DomainEvent] = [
         ApplicationReceived(
             tenant=tenant,
@@ -170,9 +164,9 @@ def submit_application(
     Raises BadRequest (ids, codes, an email or phone that cannot be one), NotFound (no such vacancy), Conflict
     (a removed or talent-pool vacancy; the application id already belongs to another person).
     """
-    check_id(vacancy_id, "vacancy_id")
-    check_id(application_id, "application_id")
-    check_id(person_id, "person_id")
+    check_id(vacancy_id, "vacancy_id", in_path=True)
+    check_id(application_id, "application_id", in_path=True)
+    check_id(person_id, "person_id", in_path=True)
     check_codes([source], "source")
     stage_codes = check_codes(stages, "stages")
     data = normalise_person(person)
@@ -276,8 +270,8 @@ def get_application(
     source_ip: str | None = None,
 ) -> ApplicationResult:
     """The caller's tenant's application; NotFound for a missing one and another tenant's alike."""
-    check_id(vacancy_id, "vacancy_id")
-    check_id(application_id, "application_id")
+    check_id(vacancy_id, "vacancy_id", in_path=True)
+    check_id(application_id, "application_id", in_path=True)
     authorize(
         actor,
         Permission.READ_RETENTION_RECORDS,

@@ -17,18 +17,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from functions.retention.dal.records import RecordStore, StaleWrite
-from functions.retention.logic.applications import check_id, require_vacancy
+from functions.retention.logic.applications import require_vacancy
+from functions.retention.logic.ids import check_id
 from functions.retention.logic.timeline import candidate_due
-from functions.retention.models.entities import Candidate, CandidateStatus
-from functions.retention.models.events import PurgedKind, PurgeReason, RecordPurged
+from functions.retention.models.entities import CandidateStatus, PurgedKind, PurgeReason
+from functions.retention.models.people import Candidate
 from shared import clock
 from shared.audit import AuditLog
 from shared.auth import Actor
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.events import EventPublisher
 from shared.permissions import Permission, authorize, ensure_tenant
+
+if TYPE_CHECKING:
+    from shared.events import EventPublisher
 
 _ATTEMPTS = 3
 _FORWARD = {(CandidateStatus.SUGGESTED, CandidateStatus.INVITED)}
@@ -63,8 +67,8 @@ def report_candidate(
     Raises BadRequest (`applied` reported, bad ids), NotFound (no vacancy; an unknown person), Conflict (a
     removed or talent-pool vacancy, a move backwards, removing a candidate under a legal hold).
     """
-    check_id(vacancy_id, "vacancy_id")
-    check_id(person_id, "person_id")
+    check_id(vacancy_id, "vacancy_id", in_path=True)
+    check_id(person_id, "person_id", in_path=True)
     if status is CandidateStatus.APPLIED:
         raise BadRequest(
             "a candidate becomes `applied` when the ATS submits their application, never through this route",
@@ -129,6 +133,8 @@ def _remove(
         if existing.holds:
             raise Conflict(f"candidate {person_id} is under a legal hold: it cannot be removed until released")
         store.delete_candidate(actor.tenant, vacancy_id, person_id, previous=existing.status)
+    from functions.retention.models.events import RecordPurged  # an event model is built on a publish only (cold start)
+
     # Published for a repeat too (the first publish may have failed after the delete): consumers are idempotent.
     publisher.publish(
         [
@@ -157,8 +163,8 @@ def get_candidate(
     source_ip: str | None = None,
 ) -> Candidate:
     """The caller's tenant's candidate; NotFound for a missing (or removed) one and another tenant's alike."""
-    check_id(vacancy_id, "vacancy_id")
-    check_id(person_id, "person_id")
+    check_id(vacancy_id, "vacancy_id", in_path=True)
+    check_id(person_id, "person_id", in_path=True)
     authorize(
         actor,
         Permission.READ_RETENTION_RECORDS,

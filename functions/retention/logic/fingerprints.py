@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from functions.retention.models.entities import FingerprintField, PersonData
+from functions.retention.models.entities import FingerprintField
+from functions.retention.models.people import PersonData
 from shared.errors import BadRequest
 
 FINGERPRINT_KIND = "application-fingerprint"

@@ -8,13 +8,14 @@ id with other facts is a 409. Releasing is idempotent too; a released hold id is
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from functions.retention.dal.holds import HoldExists, HoldStore
-from functions.retention.models.entities import RECORD_ID_PATTERN, HoldSubject, LegalHold
+from functions.retention.logic.ids import check_id
+from functions.retention.models.entities import HoldSubject
+from functions.retention.models.holds import LegalHold
 from shared import clock
 from shared.audit import AuditLog
 from shared.auth import Actor
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from functions.retention.models.events import LegalHoldChanged
     from shared.events import EventPublisher
 
-_ID = re.compile(RECORD_ID_PATTERN)
 MAX_PAGE = 100
 
 
@@ -37,16 +37,6 @@ class HoldRequest:
     reason: str
     owner: str
     review_at: datetime
-
-
-def check_id(value: str, name: str) -> str:
-    """`value` if it has the form of the ATS's ids; BadRequest naming the field otherwise."""
-    if not _ID.match(value):
-        raise BadRequest(
-            f"{name} must be 1 to 128 letters, digits or `_ . : -`, starting with a letter or digit",
-            details=[{"loc": [name], "msg": f"invalid {name}", "type": "value_error"}],
-        )
-    return value
 
 
 def _same(stored: LegalHold, proposed: LegalHold) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from functions.retention.logic.holds import check_id
+from functions.retention.logic.ids import check_id
 from functions.retention.models.subjects_io import SelfServiceLink
 from shared import clock
 from shared.audit import AuditEntry, AuditLog, Outcome

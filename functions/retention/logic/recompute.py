@@ -17,13 +17,8 @@ from datetime import datetime
 
 from functions.retention.dal.recompute import DueEntity, DueStore, ReportStore
 from functions.retention.logic.timeline import PERIOD_OF, candidate_due, registration_due, shortened, vacancy_due
-from functions.retention.models.entities import (
-    Candidate,
-    DueKind,
-    Registration,
-    RetentionPolicy,
-    Vacancy,
-)
+from functions.retention.models.entities import DueKind, RetentionPolicy, Vacancy
+from functions.retention.models.people import Candidate, Registration
 from shared import clock
 from shared.audit import AuditEntry, AuditLog, Outcome
 from shared.auth import Actor

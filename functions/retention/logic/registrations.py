@@ -18,10 +18,11 @@ from datetime import datetime
 from functions.retention.dal.people import PersonWrite
 from functions.retention.dal.records import RecordStore, StaleWrite
 from functions.retention.dal.vault import Shredded
-from functions.retention.logic.applications import Vault, check_id, require_vacancy, seal_person
+from functions.retention.logic.applications import Vault, require_vacancy, seal_person
 from functions.retention.logic.fingerprints import ReportedPerson, normalise_person
+from functions.retention.logic.ids import check_id
 from functions.retention.logic.timeline import registration_due
-from functions.retention.models.entities import PersonData, Registration
+from functions.retention.models.people import PersonData, Registration
 from shared.audit import AuditLog
 from shared.auth import Actor
 from shared.errors import Conflict
@@ -45,8 +46,8 @@ def register(
 ) -> tuple[Registration, bool]:
     """Record `person_id`'s registration against the talent-pool vacancy `vacancy_id`; return it and whether
     it was new. Raises BadRequest, NotFound (no vacancy), Conflict (not a talent-pool vacancy, or removed)."""
-    check_id(vacancy_id, "vacancy_id")
-    check_id(person_id, "person_id")
+    check_id(vacancy_id, "vacancy_id", in_path=True)
+    check_id(person_id, "person_id", in_path=True)
     data = normalise_person(person)
     authorize(
         actor,
@@ -105,8 +106,8 @@ def get_registration(
     source_ip: str | None = None,
 ) -> Registration:
     """The caller's tenant's registration; NotFound for a missing one and another tenant's alike."""
-    check_id(vacancy_id, "vacancy_id")
-    check_id(person_id, "person_id")
+    check_id(vacancy_id, "vacancy_id", in_path=True)
+    check_id(person_id, "person_id", in_path=True)
     authorize(
         actor,
         Permission.READ_RETENTION_RECORDS,

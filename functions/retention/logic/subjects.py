@@ -22,22 +22,26 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.retention.dal.items import anonymised_key, from_attribute, to_item
 from functions.retention.dal.subjects import Item, SubjectStore
 from functions.retention.dal.vault import Shredded
 from functions.retention.logic.erasure import ExportPurger, forget_person
+from functions.retention.logic.ids import check_id
 from functions.retention.logic.links import VerifiedLink
 from functions.retention.logic.timeline import add_months
-from functions.retention.models.entities import AnonymisedApplication, ApplicationOutcome, CandidateStatus
-from functions.retention.models.events import PurgedKind, PurgeReason, RecordPurged
+from functions.retention.models.entities import ApplicationOutcome, CandidateStatus, PurgedKind, PurgeReason
+from functions.retention.models.people import AnonymisedApplication
 from functions.retention.models.subjects_io import RemovedCounts, SubjectRequest
 from shared import clock
 from shared.audit import AuditEntry, AuditLog, Outcome
 from shared.auth import Actor
-from shared.events import EventPublisher
 from shared.permissions import Permission, authorize, ensure_tenant
+
+if TYPE_CHECKING:
+    from functions.retention.models.events import RecordPurged
+    from shared.events import EventPublisher
 
 ACCESS, LEAVE, ERASURE = "access", "leave_talent_pool", "erasure"
 _ACTIONS = {
@@ -155,6 +159,8 @@ def _purged(
     request_id: str,
     vacancy_id: str | None = None,
 ) -> RecordPurged:
+    from functions.retention.models.events import RecordPurged  # an event model is built on a publish only (cold start)
+
     return RecordPurged(
         tenant=link.tenant,
         record_kind=kind,
@@ -373,8 +379,6 @@ def get_receipt(
     source_ip: str | None = None,
 ) -> SubjectRequest:
     """A subject request's receipt; NotFound for a missing one and another tenant's alike."""
-    from functions.retention.logic.holds import check_id
-
     check_id(request_id, "request_id")
     authorize(
         actor,

@@ -1,7 +1,7 @@
-"""Entities of the retention domain (seed 002): the tenant's policy and the records whose timeline it follows.
+"""Entities of the retention domain (seed 002): the tenant's policy and the vacancies whose timeline it sets.
 
-Personal data (a person's name, email and phone) lives only on `Person`, sealed under the person's own data key
-(functions/retention/dal/vault.py); every other record holds the ATS's ids, dates, statuses and due dates.
+The enums every part of the domain shares are here too. A person's records are in models/people.py and legal holds
+in models/holds.py, so that a function builds on a cold start only the models it uses.
 """
 
 from __future__ import annotations
@@ -151,86 +151,11 @@ class ApplicationOutcome(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class Application(Model):
-    """An applicant's application to a vacancy: ids, stages and dates only (the person's data is on Person)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    vacancy_id: str
-    application_id: str
-    person_id: str
-    submitted_at: AwareDatetime
-    source: str  # a channel code such as `job_board`, `referral`, `careers_site` (never a person's name)
-    stages: tuple[str, ...] = ()  # stage codes reached, in order
-    outcome: ApplicationOutcome = ApplicationOutcome.PENDING
-    duplicate: bool = False
-    from_candidate: bool = False
-    holds: frozenset[str] = frozenset()
-    version: int = 1
-
-
 class CandidateStatus(StrEnum):
     SUGGESTED = "suggested"
     INVITED = "invited"
     APPLIED = "applied"
     REMOVED = "removed"
-
-
-class Candidate(Model):
-    """A talent-pool member matched to a vacancy. Only its link to the vacancy; membership is the registration."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    vacancy_id: str
-    person_id: str
-    status: CandidateStatus
-    matched_at: AwareDatetime
-    invited_at: AwareDatetime | None = None
-    applied_at: AwareDatetime | None = None
-    application_id: str | None = None  # set when the candidate applied (the seed: "updated with the notion")
-    candidate_due: AwareDatetime | None = None  # only while `suggested`: invited and applied are kept
-    holds: frozenset[str] = frozenset()
-
-
-class Registration(Model):
-    """A person's registration against a talent-pool vacancy."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    vacancy_id: str
-    person_id: str
-    registered_at: AwareDatetime
-    registration_due: AwareDatetime
-    holds: frozenset[str] = frozenset()
-
-
-class PersonData(Model):
-    """The personal data held about one person, in the clear (only ever in memory)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-
-
-class Person(Model):
-    """The person behind applications, registrations and candidates. `refs` counts the applications and
-    registrations that still need the person's data: at 0 the data goes (the seed: shared data lives until the
-    last one ends)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    person_id: str
-    data: PersonData
-    refs: int = 0
-    created_at: datetime
-    updated_at: datetime
-    holds: frozenset[str] = frozenset()
 
 
 class HoldSubject(StrEnum):
@@ -239,39 +164,16 @@ class HoldSubject(StrEnum):
     VACANCY = "vacancy"
 
 
-class LegalHold(Model):
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    hold_id: str
-    subject_kind: HoldSubject
-    subject_id: str  # the person, vacancy or application id
-    vacancy_id: str | None = None  # an application's vacancy (an application id is unique within its vacancy)
-    reason: str
-    owner: str
-    review_at: AwareDatetime
-    placed_at: datetime
-    placed_by: str
-    released_at: datetime | None = None
-    released_by: str | None = None
-    release_reason: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.released_at is None
+class PurgedKind(StrEnum):
+    PERSON = "person"
+    APPLICATION = "application"
+    CANDIDATE = "candidate"
+    REGISTRATION = "registration"
+    VACANCY = "vacancy"
 
 
-class AnonymisedApplication(Model):
-    """What is kept of an application for reporting once its personal data is gone (docs/fingerprints.md has
-    the k-anonymity reasoning): no person id, no application id, months instead of dates, closed-set codes."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    vacancy_id: str
-    copy_id: str  # random, not derived from any id of the application or person
-    stages: tuple[str, ...]
-    outcome: ApplicationOutcome
-    source: str
-    submitted_month: str  # YYYY-MM
-    removed_month: str  # YYYY-MM
+class PurgeReason(StrEnum):
+    SCHEDULE = "schedule"  # the daily sweep, by the tenant's policy
+    SELF_ERASURE = "self_erasure"  # the applicant erased themselves
+    LEFT_TALENT_POOL = "left_talent_pool"  # the person left the talent pool
+    CANDIDATE_REMOVED = "candidate_removed"  # a recruiter removed a candidate's link

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import ClassVar
 
+from functions.retention.models.entities import PurgedKind, PurgeReason
 from shared.events import DomainEvent, Identifier
 
 SOURCE = "ats.retention"
-
-
-class PurgedKind(StrEnum):
-    PERSON = "person"
-    APPLICATION = "application"
-    CANDIDATE = "candidate"
-    REGISTRATION = "registration"
-    VACANCY = "vacancy"
-
-
-class PurgeReason(StrEnum):
-    SCHEDULE = "schedule"  # the daily sweep, by the tenant's policy
-    SELF_ERASURE = "self_erasure"  # the applicant erased themselves
-    LEFT_TALENT_POOL = "left_talent_pool"  # the person left the talent pool
-    CANDIDATE_REMOVED = "candidate_removed"  # a recruiter removed a candidate's link
 
 
 class RetentionPolicyChanged(DomainEvent):
