@@ -60,6 +60,7 @@ run: synth
 bench: dev
 	$(VENV_PY) -m benchmarks.cold_start
 	$(VENV_PY) -m benchmarks.retention
+	$(VENV_PY) -m benchmarks.messages
 
 clean:
 	rm -rf .venv .tools cdk.out .build .local

@@ -106,6 +106,10 @@ def child_environment(endpoint: str) -> dict[str, str]:
             "EXPORT_BUCKET_NAME": "bench-exports",
             "TENANT_SECRET_PREFIX": "bench/tenants/",
             "WEBHOOK_QUEUE_URL": f"{endpoint}/123456789012/bench-webhooks",
+            "WEBHOOK_PROVIDER": "bench",
+            "MESSAGES_TABLE_NAME": "bench-messages",
+            "SYNTHETIC_TENANT": "synthetic-probe",
+            "API_QUEUE_URL": f"{endpoint}/123456789012/bench-message-records",
         }
     )
     return env  # PYTHONDONTWRITEBYTECODE is left unset: Lambda packages ship their .pyc files

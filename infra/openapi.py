@@ -41,12 +41,20 @@ def build_openapi(assembly: Assembly, server_url: str | None = None) -> dict[str
     routed = {(r.method.lower(), r.path) for r in assembly.routes}
     modules = sorted({assembly.functions[r.function].handler.rpartition(".")[0] for r in assembly.routes})
     documented: set[tuple[str, str]] = set()
+    components: dict[str, tuple[str, Any]] = {}  # schema name -> (module, schema): two different ones would merge
     for module_name in modules:
         resolver = importlib.import_module(module_name).app
         schema = resolver.get_openapi_schema(title=TITLE, version=version, security_schemes=SECURITY_SCHEMES)
         schema_dict = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
         for path, operations in schema_dict.get("paths", {}).items():
             documented.update((method, path) for method in operations)
+        for name, component in schema_dict.get("components", {}).get("schemas", {}).items():
+            first = components.setdefault(name, (module_name, component))
+            if first[1] != component:
+                raise OpenApiMismatch(
+                    f"two different schemas named {name} ({first[0]}, {module_name}): the merged document would "
+                    "keep one of them; rename one of the models"
+                )
         merge.add_schema(schema_dict)
     if routed != documented:
         raise OpenApiMismatch(

@@ -20,9 +20,12 @@ class Permission(StrEnum):
     READ_AUDIT_TRAIL = "audit:read"
     EXPORT_AUDIT_TRAIL = "audit:export"
     READ_MESSAGES = "messages:read"
+    READ_MESSAGE_CONTENT = "messages:content:read"
+    MANAGE_MESSAGE_POLICY = "messages:policy"
     RECORD_MESSAGES = "messages:record"
     EXPORT_MESSAGES = "messages:export"
     MANAGE_LEGAL_HOLDS = "messages:legal-hold"
+    REDACT_MESSAGES = "messages:redact"
     READ_FAILURES = "failures:read"
     RECORD_FAILURES = "failures:record"
     MANAGE_ALERT_RULES = "failures:alert-rules"
@@ -87,10 +90,19 @@ POLICY: dict[Permission, Grant] = {
         Role.AUDITOR,
         scopes=(Scope.MESSAGES_READ,),
     ),
-    Permission.RECORD_MESSAGES: _grant(Role.RECRUITER, Role.HR_ADMIN, scopes=(Scope.MESSAGES_WRITE,)),
+    # Issue 12: content (subject, body) needs more than metadata; hiring managers, auditors and integrations
+    # read metadata only. Every read of content is audited on its own, beside the metadata read.
+    Permission.READ_MESSAGE_CONTENT: _grant(Role.RECRUITER, Role.HR_ADMIN, Role.COMPLIANCE_OFFICER),
+    Permission.MANAGE_MESSAGE_POLICY: _grant(Role.COMPANY_ADMIN, Role.ACCOUNT_ADMIN, Role.COMPLIANCE_OFFICER),
+    # The scheduled synthetic message records through the API's own use case (functions/messages/handlers/synthetic.py).
+    Permission.RECORD_MESSAGES: _grant(
+        Role.RECRUITER, Role.HR_ADMIN, scopes=(Scope.MESSAGES_WRITE,), jobs=("messages-synthetic",)
+    ),
     Permission.EXPORT_MESSAGES: _grant(Role.COMPLIANCE_OFFICER, Role.AUDITOR),
     # Holds on messages (issue 12) and on retention records (seed 002): compliance, and the company's admin.
     Permission.MANAGE_LEGAL_HOLDS: _grant(Role.COMPLIANCE_OFFICER, Role.COMPANY_ADMIN),
+    # Issue 12: removing a message's content on a disclosure request destroys the only stored copy: compliance only.
+    Permission.REDACT_MESSAGES: _grant(Role.COMPLIANCE_OFFICER),
     Permission.READ_FAILURES: _grant(Role.RECRUITER, Role.HR_ADMIN, Role.SYSTEM_ADMIN, Role.COMPANY_ADMIN),
     Permission.RECORD_FAILURES: _grant(Role.SYSTEM_ADMIN, scopes=(Scope.FAILURES_WRITE,)),
     Permission.MANAGE_ALERT_RULES: _grant(Role.HR_ADMIN, Role.SYSTEM_ADMIN),

@@ -98,6 +98,7 @@ class DomainConstruct(Construct):
     TABLE_ID: ClassVar[str] = "Table"
     TABLE_KEY: ClassVar[str] = "data"  # "data" or "audit": which foundation key encrypts the table
     TABLE_INDEXES: ClassVar[Mapping[str, tuple[str, str]]] = {}  # GSI name -> (partition, sort) attributes
+    TABLE_TTL: ClassVar[str | None] = None  # the table's TTL attribute (epoch seconds), e.g. webhook dedup markers
 
     def __init__(
         self,
@@ -116,7 +117,7 @@ class DomainConstruct(Construct):
         self._granted: dict[str, set[str]] = {}
         key = foundation.data_key if self.TABLE_KEY == "data" else foundation.audit_key
         self.table: dynamodb.Table = tenant_table(
-            self, self.TABLE_ID, key, foundation.stage, indexes=self.TABLE_INDEXES
+            self, self.TABLE_ID, key, foundation.stage, indexes=self.TABLE_INDEXES, ttl_attribute=self.TABLE_TTL
         )
 
     # --- entry points --------------------------------------------------------------------------------------------

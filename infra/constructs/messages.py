@@ -1,12 +1,344 @@
-"""The messages domain. Candidate communications across email, SMS, in-app and Teams (seed 000).
+"""The messages domain (seed 000): candidate communications across email, SMS, in-app, portal and Teams.
 
-Its table exists from day one; its issue adds routes, consumers and workflows with the helpers of
-`DomainConstruct` (docs/recipe.md)."""
+- Providers call signed webhooks (SES through SNS, Twilio, SendGrid events and Inbound Parse, Microsoft Graph);
+  each verifies with the tenant's secret, checks the payload parses, and queues it durably before answering.
+- SES events also arrive on the account's default event bus (`aws.ses`), routed to a queue of their own.
+- The ATS records messages through the API (integration clients, `ats/messages.write`): validated and queued.
+- One ingest consumer drains every queue in batches: one read of every message a batch names, one conditional
+  write per changed message (functions/messages/logic/ingest.py). What it cannot write goes back to its queue,
+  then to the queue's alarmed DLQ: nothing is lost while DynamoDB is throttled or down.
+- People and integrations search and read messages; content needs `messages:content:read`.
+"""
 
 from __future__ import annotations
 
-from infra.constructs.domain import DomainConstruct
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from functions.messages.dal.items import INDEXES
+from infra import constants
+from infra.constructs.api import ApiConstruct
+from infra.constructs.domain import DomainConstruct, only
+from infra.constructs.foundation import FoundationConstruct
+from infra.nag import acknowledge
+
+_HANDLERS = "functions.messages.handlers"
+_API = f"{_HANDLERS}.api.lambda_handler"
+_RECORD = f"{_HANDLERS}.record_api.lambda_handler"
+_INGEST = f"{_HANDLERS}.ingest.lambda_handler"
+_HOLDS = f"{_HANDLERS}.holds_api.lambda_handler"
+_ERASE = f"{_HANDLERS}.on_record_purged.lambda_handler"
+_REPORTS = f"{_HANDLERS}.reports_api.lambda_handler"
+_SYNTHETIC = f"{_HANDLERS}.synthetic.lambda_handler"
+SYNTHETIC_TENANT = "synthetic-probe"  # a tenant id reserved at onboarding for the end-to-end probe
+_SYNTHETIC_MINUTES = 5
+_INGEST_TIMEOUT_SECONDS = 60
+# provider -> (handler module, what the tenant secret `webhook/<provider>` holds)
+_WEBHOOKS = {
+    "ses-sns": ("ses_sns_webhook", "ARNs of the SNS topics the tenant's SES configuration sets publish to"),
+    "twilio": ("twilio_webhook", "Twilio auth token (signs X-Twilio-Signature)"),
+    "sendgrid": ("sendgrid_webhook", "SendGrid Event Webhook verification key (ECDSA P-256, DER)"),
+    "sendgrid-inbound": ("sendgrid_inbound_webhook", "SendGrid Inbound Parse security policy public key (DER)"),
+    "graph": ("graph_webhook", "clientState of the tenant's Microsoft Graph subscriptions"),
+}
 
 
 class MessagesConstruct(DomainConstruct):
     TABLE_ID = "MessagesTable"
+    TABLE_INDEXES = INDEXES
+    TABLE_TTL = "expires_at"  # webhook deduplication markers (shared.webhooks.DynamoReplayGuard)
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        foundation: FoundationConstruct,
+        audit_table: dynamodb.ITable,
+        api: ApiConstruct | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id, foundation=foundation, api=api)
+        # The audit trail: its head is read and an entry appended by every permission check and webhook refusal.
+        self._audit = [only(audit_table, "GetItem")], [only(audit_table, "PutItem")]
+        queues: list[sqs.Queue] = []
+        replay = only(self.table, "PutItem", "UpdateItem")  # the dedup marker: a conditional put, then confirmed
+        for provider, (module, description) in _WEBHOOKS.items():
+            hook = self.webhook(
+                provider,
+                f"{_HANDLERS}.{module}.lambda_handler",
+                reads=self._audit[0],
+                writes=[replay, *self._audit[1]],
+                description=description,
+            )
+            queues.append(hook.queue)
+
+        api_queue = foundation.durable_queue(
+            self, "ApiIngestQueue", "messages recorded through the API", visibility_timeout=self._visibility()
+        )
+        queues.append(api_queue)
+        self._api_routes(api_queue)
+
+        ses_queue = foundation.durable_queue(
+            self, "SesEventsQueue", "SES events from EventBridge", visibility_timeout=self._visibility()
+        )
+        events.Rule(
+            self,
+            "SesEventsRule",
+            description="Amazon SES events (event publishing to EventBridge) to the messages ingest queue",
+            event_pattern=events.EventPattern(source=["aws.ses"]),  # the account's default bus, where SES publishes
+            targets=[
+                targets.SqsQueue(
+                    ses_queue,
+                    dead_letter_queue=foundation.dead_letter_queue(self, "SesEventsRuleDeadLetters", "the SES rule"),
+                    retry_attempts=constants.RULE_TARGET_RETRIES,
+                )
+            ],
+        )
+        queues.append(ses_queue)
+        self._ingest(queues)
+        self._holds_and_erasure()
+        self._reports(api_queue)
+        self._monitoring()
+
+    def _visibility(self) -> Duration:
+        return Duration.seconds(6 * _INGEST_TIMEOUT_SECONDS)
+
+    def _api_routes(self, api_queue: sqs.Queue) -> None:
+        data_key = self.foundation.data_key
+        audit_reads, audit_writes = self._audit
+        # No scopes on the methods: people (ID tokens) and integrations (access tokens) both call them, and the
+        # use case's permission check decides (recruiters record messages too).
+        for path in ("/v1/messages", "/v1/message-batches"):
+            recorder = self.route("POST", path, handler=_RECORD, reads=audit_reads, writes=audit_writes)
+        recorder.add_environment("API_QUEUE_URL", api_queue.queue_url)
+        self.foundation.allow(recorder, ["sqs:SendMessage"], [api_queue.queue_arn])
+        self._allow_key(recorder, data_key, "sqs", write=True)
+
+        reads = [only(self.table, "GetItem", "Query", "BatchGetItem"), *audit_reads]
+        for method, path in (
+            ("GET", "/v1/messages"),
+            ("GET", "/v1/messages/{message_id}"),
+            ("GET", "/v1/threads/{thread_id}"),
+            ("GET", "/v1/message-policy"),
+            ("PUT", "/v1/message-policy"),
+        ):
+            self.route(
+                method,
+                path,
+                handler=_API,
+                reads=reads,
+                writes=[*audit_writes, *([only(self.table, "PutItem")] if method == "PUT" else [])],
+                keys=[data_key],
+                secrets=["hmac"],
+                environment={"DATA_KEY_ARN": data_key.key_arn},
+            )
+
+    def _ingest(self, queues: list[sqs.Queue]) -> None:
+        fn = self.function(
+            "Ingest",
+            _INGEST,
+            description="Applies queued message events in batches",
+            reads=[only(self.table, "GetItem", "BatchGetItem", "Query")],  # Query: the tenant's active holds
+            writes=[only(self.table, "PutItem", "BatchWriteItem")],
+            keys=[self.foundation.data_key],
+            secrets=["hmac"],
+            bus=True,
+            environment={"DATA_KEY_ARN": self.foundation.data_key.key_arn},
+            timeout_seconds=_INGEST_TIMEOUT_SECONDS,
+        )
+        self._allow_key(fn, self.foundation.data_key, "sqs", write=False)
+        for index, queue in enumerate(queues):
+            self.foundation.allow(
+                fn,
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+                [queue.queue_arn],
+            )
+            lambda_.EventSourceMapping(
+                self,
+                f"IngestEvents{index}",
+                target=fn,
+                event_source_arn=queue.queue_arn,
+                batch_size=constants.CONSUMER_BATCH_SIZE,
+                max_batching_window=Duration.seconds(constants.CONSUMER_BATCH_WINDOW_SECONDS),
+                report_batch_item_failures=True,
+            )
+
+    def _holds_and_erasure(self) -> None:
+        """Legal holds and disclosure redaction (routes), and the erasure of a person's message content when the
+        retention domain purges them, finished when a hold that held it back is released (consumers)."""
+        data_key = self.foundation.data_key
+        audit_reads, audit_writes = self._audit
+        reads = [only(self.table, "GetItem", "Query", "BatchGetItem"), *audit_reads]
+        for method, path in (
+            ("GET", "/v1/message-holds"),
+            ("PUT", "/v1/message-holds/{hold_id}"),
+            ("GET", "/v1/message-holds/{hold_id}"),
+            ("POST", "/v1/message-holds/{hold_id}/release"),
+            ("POST", "/v1/messages/{message_id}/redaction"),
+        ):
+            self.route(
+                method,
+                path,
+                handler=_HOLDS,
+                reads=reads,
+                writes=[only(self.table, "PutItem", "UpdateItem", "BatchWriteItem"), *audit_writes],
+                keys=[data_key],
+                secrets=["hmac"],
+                bus=True,
+                environment={"DATA_KEY_ARN": data_key.key_arn},
+            )
+        grants: dict[str, Any] = {
+            "reads": reads,
+            "writes": [only(self.table, "PutItem", "DeleteItem", "BatchWriteItem"), *audit_writes],
+            "keys": [data_key],
+            "secrets": ["hmac"],
+            "bus": True,
+            "timeout_seconds": 120,
+        }
+        purged = self.consumer("EraseOnPurge", _ERASE, source="ats.retention", detail_types=["RecordPurged"], **grants)
+        self.consumer(
+            "EraseOnHoldRelease", _ERASE, source="ats.messages", detail_types=["MessageHoldChanged"], **grants
+        )
+        purged.function.add_environment("DATA_KEY_ARN", data_key.key_arn)
+
+    def _reports(self, api_queue: sqs.Queue) -> None:
+        """The delivery and failure reports (routes) and the scheduled synthetic message, whose result is the
+        metric `SyntheticMessageSucceeded` (alarmed in `_monitoring`)."""
+        audit_reads, audit_writes = self._audit
+        for path in ("/v1/message-reports/delivery", "/v1/message-reports/failures"):
+            reports = self.route(
+                "GET",
+                path,
+                handler=_REPORTS,
+                reads=[only(self.table, "Query"), *audit_reads],
+                writes=audit_writes,
+                timeout_seconds=25,
+            )
+        # GetMetricData has no resource-level permissions (IAM's service authorization reference).
+        self.foundation.allow(reports, ["cloudwatch:GetMetricData"], ["*"])
+        acknowledge(
+            reports.role,  # type: ignore[arg-type]
+            "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:GetMetricData supports no resource-level permissions; it reads the capture-rate metrics",
+        )
+        probe = self.function(
+            "SyntheticMessage",
+            _SYNTHETIC,
+            description="Sends a synthetic message end to end, checks it, removes it",
+            reads=[only(self.table, "GetItem", "Query"), *audit_reads],
+            writes=[only(self.table, "DeleteItem"), *audit_writes],
+            environment={"SYNTHETIC_TENANT": SYNTHETIC_TENANT, "API_QUEUE_URL": api_queue.queue_url},
+            timeout_seconds=90,
+        )
+        self.foundation.allow(probe, ["sqs:SendMessage"], [api_queue.queue_arn])
+        self._allow_key(probe, self.foundation.data_key, "sqs", write=True)
+        task = tasks.LambdaInvoke(
+            self,
+            "RunSyntheticMessage",
+            lambda_function=probe,
+            payload=sfn.TaskInput.from_object({}),
+            payload_response_only=True,
+        )
+        self.workflow(
+            "SyntheticMessageWorkflow",
+            task.next(sfn.Succeed(self, "SyntheticMessageDone")),
+            schedule=events.Schedule.rate(Duration.minutes(_SYNTHETIC_MINUTES)),
+            description="Runs the synthetic message every 5 minutes",
+        )
+
+    def _metric(self, name: str, *, period_minutes: int = 5) -> cloudwatch.Metric:
+        """A metric the messages functions publish through Powertools (namespace and `service` dimension)."""
+        return cloudwatch.Metric(
+            namespace=constants.METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": constants.SERVICE_NAME},
+            statistic="Sum",
+            period=Duration.minutes(period_minutes),
+        )
+
+    def _monitoring(self) -> None:
+        """Alarms of the issue: repeated signature or authentication failures, malformed payloads, events that
+        could not be written, and a sudden drop in volume (anomaly detection on the events stored). Every queue's
+        dead-letter queue is alarmed where it is made (FoundationConstruct.dead_letter_queue)."""
+        topic = cw_actions.SnsAction(self.foundation.alarm_topic)
+        for construct_id, metric, threshold, description in (
+            (
+                "SignatureFailuresAlarm",
+                "WebhookSignatureRejected",
+                10,
+                "10 or more provider webhooks in 5 minutes failed signature or authentication checks",
+            ),
+            ("MalformedPayloadsAlarm", "MessagePayloadRejected", 10, "10 or more verified payloads did not parse"),
+            ("IngestFailuresAlarm", "MessageEventsFailed", 0, "message events could not be written (retried)"),
+        ):
+            alarm = cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_description=description,
+                metric=self._metric(metric),
+                threshold=threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+                if threshold == 0
+                else cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(topic)
+        # The synthetic message failed (or did not run: missing data breaches) in 2 of 3 runs.
+        synthetic = cloudwatch.Alarm(
+            self,
+            "SyntheticMessageAlarm",
+            alarm_description="The synthetic message did not travel end to end",
+            metric=self._metric("SyntheticMessageSucceeded").with_(statistic="Minimum"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        synthetic.add_alarm_action(topic)
+        # A sudden drop in volume: the events stored per 15 minutes below the band CloudWatch learns from two weeks
+        # of history (two standard deviations), for 3 of 4 periods, so a quiet night is not an alarm.
+        stored = self._metric("MessageEventsStored", period_minutes=15)
+        cloudwatch.CfnAlarm(
+            self,
+            "VolumeDropAlarm",
+            alarm_description="Message volume dropped below its expected band (anomaly detection)",
+            comparison_operator="LessThanLowerThreshold",
+            evaluation_periods=4,
+            datapoints_to_alarm=3,
+            threshold_metric_id="band",
+            treat_missing_data="breaching",
+            alarm_actions=[self.foundation.alarm_topic.topic_arn],
+            metrics=[
+                cloudwatch.CfnAlarm.MetricDataQueryProperty(
+                    id="stored",
+                    return_data=True,
+                    metric_stat=cloudwatch.CfnAlarm.MetricStatProperty(
+                        metric=cloudwatch.CfnAlarm.MetricProperty(
+                            namespace=constants.METRICS_NAMESPACE,
+                            metric_name="MessageEventsStored",
+                            dimensions=[
+                                cloudwatch.CfnAlarm.DimensionProperty(name="service", value=constants.SERVICE_NAME)
+                            ],
+                        ),
+                        period=int(stored.period.to_seconds()),
+                        stat="Sum",
+                    ),
+                ),
+                cloudwatch.CfnAlarm.MetricDataQueryProperty(
+                    id="band", expression="ANOMALY_DETECTION_BAND(stored, 2)", return_data=True
+                ),
+            ],
+        )

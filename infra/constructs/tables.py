@@ -19,12 +19,14 @@ def tenant_table(
     *,
     indexes: Mapping[str, tuple[str, str]] | None = None,
     point_in_time_recovery: bool = True,
+    ttl_attribute: str | None = None,
 ) -> dynamodb.Table:
     """`indexes` maps a global secondary index's name to its (partition, sort) attributes, projecting all; both are
     strings, except a sort attribute written `name:N`, a number.
 
     `point_in_time_recovery=False` only for a table whose items must not outlive their deletion in any backup
-    (the retention domain's per-person keys: crypto-shredding, docs/decisions.md)."""
+    (the retention domain's per-person keys: crypto-shredding, docs/decisions.md). `ttl_attribute` names the
+    number attribute (epoch seconds) after which DynamoDB deletes an item (webhook deduplication markers)."""
     # dynamodb.Table (AWS::DynamoDB::Table), not TableV2: the local emulator cannot deploy GlobalTable.
     table = dynamodb.Table(
         scope,
@@ -39,6 +41,7 @@ def tenant_table(
         ),
         deletion_protection=stage.deletion_protection,
         removal_policy=stage.removal_policy,
+        time_to_live_attribute=ttl_attribute,
     )
     for name, (partition, sort) in (indexes or {}).items():
         sort_name, _, sort_type = sort.partition(":")

@@ -8,6 +8,9 @@ from typing import Any
 
 from tests.infra.conftest import ROOT, Synth, ref_target, refs_in
 
+# Alarms on a rate of refusals (issue 12: "repeated signature or authentication failures"); every other alarm
+# fires on the first occurrence.
+RATE_ALARMS = {"WebhookSignatureRejected", "MessagePayloadRejected"}
 EXPECTED_ARCHITECTURE = json.loads((ROOT / "cdk.json").read_text())["context"]["ats:lambdaArchitecture"]
 
 
@@ -149,4 +152,9 @@ def test_alarms_notify_the_alarm_topic(synth: Synth) -> None:
     for logical_id, alarm in alarms.items():
         props = alarm["Properties"]
         assert refs_in(props.get("AlarmActions", [])) & topics, f"{logical_id}: notifies no topic"
-        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold", logical_id
+        if props.get("MetricName") in RATE_ALARMS:  # "repeated" failures: a burst, not the first one
+            assert props["Threshold"] >= 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        elif "ThresholdMetricId" in props:  # anomaly detection: below the learned band
+            assert props["ComparisonOperator"] == "LessThanLowerThreshold", logical_id
+        else:
+            assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold", logical_id

@@ -25,6 +25,7 @@ AUDIT_TABLE = "it-audit"
 PLATFORM_TABLE = "it-platform"
 RETENTION_TABLE = "it-retention"
 RETENTION_KEYS_TABLE = "it-retention-keys"
+MESSAGES_TABLE = "it-messages"
 ARCHIVE_BUCKET = "it-archive"
 EXPORT_BUCKET = "it-exports"
 TENANT_SECRET_PREFIX = "it-stack/tenants/"
@@ -44,6 +45,7 @@ FUNCTION_ENV = {
     "PLATFORM_TABLE_NAME": PLATFORM_TABLE,
     "RETENTION_TABLE_NAME": RETENTION_TABLE,
     "RETENTION_KEYS_TABLE_NAME": RETENTION_KEYS_TABLE,
+    "MESSAGES_TABLE_NAME": MESSAGES_TABLE,
     "ARCHIVE_BUCKET_NAME": ARCHIVE_BUCKET,
     "EXPORT_BUCKET_NAME": EXPORT_BUCKET,
     "TENANT_SECRET_PREFIX": TENANT_SECRET_PREFIX,
@@ -147,6 +149,13 @@ def retention_indexes() -> dict[str, tuple[str, str]]:
     }
 
 
+def messages_indexes() -> dict[str, tuple[str, str]]:
+    """The messages table's indexes (functions/messages/dal/items.py, declared by infra/constructs/messages.py)."""
+    from functions.messages.dal.items import INDEXES
+
+    return dict(INDEXES)
+
+
 @pytest.fixture
 def ddb(aws: None) -> DynamoDBClient:
     client: DynamoDBClient = boto3.client("dynamodb", region_name=REGION)
@@ -160,11 +169,13 @@ def tables(ddb: DynamoDBClient) -> dict[str, str]:
     _create_tenant_table(ddb, PLATFORM_TABLE)
     _create_tenant_table(ddb, RETENTION_TABLE, retention_indexes())
     _create_tenant_table(ddb, RETENTION_KEYS_TABLE)
+    _create_tenant_table(ddb, MESSAGES_TABLE, messages_indexes())
     return {
         "audit": AUDIT_TABLE,
         "platform": PLATFORM_TABLE,
         "retention": RETENTION_TABLE,
         "retention_keys": RETENTION_KEYS_TABLE,
+        "messages": MESSAGES_TABLE,
     }
 
 

@@ -1,0 +1,1 @@
+"""Provider parsers: each turns one provider's payload into `ProviderEvent`s (functions/messages/models/message.py)."""

@@ -1,0 +1,114 @@
+"""The messages domain's template: its table and indexes, one webhook per provider, every queue drained by the
+ingest consumer, the API's two functions with their own grants, and the alarms of issue 12."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.messages.dal.items import INDEXES
+from infra import constants
+from tests.infra.conftest import Synth, ref_target
+
+
+def _logical(synth: Synth, fragment: str, type_: str) -> str:
+    (found,) = [k for k, v in synth.of_type(type_).items() if fragment in synth.paths.get(k, k)]
+    return found
+
+
+def _statements(synth: Synth, role_of_function: str) -> list[dict[str, Any]]:
+    role = ref_target(synth.props(role_of_function)["Role"])
+    out = []
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        if any(ref_target(r) == role for r in policy["Properties"].get("Roles", [])):
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+def test_the_table_has_an_index_per_filter_and_a_ttl(synth: Synth) -> None:
+    table = synth.props(_logical(synth, "Messages/MessagesTable", "AWS::DynamoDB::Table"))
+    indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
+    assert indexes == {name: list(keys) for name, keys in INDEXES.items()}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_one_unauthenticated_webhook_route_per_provider(synth: Synth) -> None:
+    methods = synth.of_type("AWS::ApiGateway::Method")
+    webhook_paths = {synth.paths[k] for k, m in methods.items() if m["Properties"]["AuthorizationType"] == "NONE"}
+    for provider in ("ses-sns", "twilio", "sendgrid", "sendgrid-inbound", "graph"):
+        assert any(f"/webhooks/{provider}/{{tenant}}/POST" in p for p in webhook_paths), provider
+
+
+def test_every_messages_queue_feeds_the_ingest_consumer(synth: Synth) -> None:
+    ingest = _logical(synth, "Messages/Ingest/", "AWS::Lambda::Function")
+    mappings = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if ref_target(m["Properties"]["FunctionName"]) == ingest
+    ]
+    queues = {
+        k
+        for k in synth.of_type("AWS::SQS::Queue")
+        if "Messages" in synth.paths[k] and "DeadLetters" not in synth.paths[k]
+    }
+    assert {ref_target(m["EventSourceArn"]) for m in mappings} == queues
+    assert len(queues) == 7  # five webhooks, the API's records, SES events from EventBridge
+    assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+    env = synth.props(ingest)["Environment"]["Variables"]
+    assert {"MESSAGES_TABLE_NAME", "EVENT_BUS_NAME", "DATA_KEY_ARN", "TENANT_SECRET_PREFIX"} <= set(env)
+
+
+def test_ses_events_on_the_default_bus_reach_their_queue(synth: Synth) -> None:
+    (rule,) = [
+        r["Properties"]
+        for k, r in synth.of_type("AWS::Events::Rule").items()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.ses"]
+    ]
+    assert "EventBusName" not in rule  # SES publishes to the account's default bus
+    assert "SesEventsQueue" in synth.paths[ref_target(rule["Targets"][0]["Arn"])]
+
+
+def test_recording_and_reading_are_two_functions_with_their_own_grants(synth: Synth) -> None:
+    recorder = _logical(synth, "Messages/RecordApi", "AWS::Lambda::Function")
+    reader = _logical(synth, "Messages/ApiApi", "AWS::Lambda::Function")
+    recorder_actions = _actions(_statements(synth, recorder))
+    reader_actions = _actions(_statements(synth, reader))
+    assert "sqs:SendMessage" in recorder_actions and "sqs:SendMessage" not in reader_actions
+    assert not any(
+        a.startswith("dynamodb:") and a != "dynamodb:GetItem" and a != "dynamodb:PutItem" for a in recorder_actions
+    )
+    assert "kms:Decrypt" in reader_actions and "dynamodb:Query" in reader_actions
+
+
+def _alarm_on(synth: Synth, metric: str) -> dict[str, Any]:
+    (alarm,) = [
+        a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == metric
+        and a["Properties"].get("Namespace") == constants.METRICS_NAMESPACE
+    ]
+    return alarm
+
+
+def test_signature_failures_malformed_payloads_and_ingest_failures_are_alarmed(synth: Synth) -> None:
+    assert _alarm_on(synth, "WebhookSignatureRejected")["Threshold"] == 10
+    assert _alarm_on(synth, "MessagePayloadRejected")["Threshold"] == 10
+    assert _alarm_on(synth, "MessageEventsFailed")["ComparisonOperator"] == "GreaterThanThreshold"
+    for metric in ("WebhookSignatureRejected", "MessagePayloadRejected", "MessageEventsFailed"):
+        assert _alarm_on(synth, metric)["AlarmActions"], metric
+
+
+def test_a_drop_in_volume_is_alarmed_by_anomaly_detection(synth: Synth) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if any("ANOMALY_DETECTION_BAND" in str(m.get("Expression", "")) for m in a["Properties"].get("Metrics", []))
+    ]
+    assert alarm["ComparisonOperator"] == "LessThanLowerThreshold" and alarm["ThresholdMetricId"] == "band"
+    (stored,) = [m for m in alarm["Metrics"] if m["Id"] == "stored"]
+    assert stored["MetricStat"]["Metric"]["MetricName"] == "MessageEventsStored"
+    assert alarm["AlarmActions"]
