@@ -310,6 +310,13 @@ def _proxy_event(
     multi_headers: dict[str, list[str]] = {}
     for name, value in req.headers.items():
         multi_headers.setdefault(name, []).append(value)
+    # API Gateway adds these to every proxied request; a webhook signed over the URL the caller used (Twilio)
+    # rebuilds it from them. Here the scheme is plain http on the loopback.
+    present = {name.lower() for name in multi_headers}
+    forwarded = {"X-Forwarded-Proto": "http", "X-Forwarded-For": source_ip}
+    for name, value in forwarded.items():
+        if name.lower() not in present:
+            multi_headers[name] = [value]
     multi_query = parse_qs(query, keep_blank_values=True) if query else {}
     is_text = True
     try:

@@ -51,6 +51,8 @@ HARMLESS_LITERAL_NAMES: set[tuple[str, str]] = {
 # Resource "*" is accepted only for these write actions, which do not support resource-level permissions.
 # Each is covered by the `AwsSolutions-IAM5[Resource::*]` acknowledgment in infra/nag.py.
 WILDCARD_RESOURCE_ACTIONS: set[str] = {
+    # The messages failures report reads the capture-rate metrics (GetMetricData has no resource-level permissions)
+    "cloudwatch:GetMetricData",
     # X-Ray tracing (Lambda Tracing.ACTIVE and the state machine's tracing)
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",

@@ -11,6 +11,8 @@ from tests.infra.conftest import ROOT, Synth, ref_target, refs_in
 # Alarms on a rate of refusals (issue 12: "repeated signature or authentication failures"); every other alarm
 # fires on the first occurrence.
 RATE_ALARMS = {"WebhookSignatureRejected", "MessagePayloadRejected"}
+# Alarms on a probe that reports 1 on success (issue 12's synthetic message): below 1, or no data, is the alarm.
+PROBE_ALARMS = {"SyntheticMessageSucceeded"}
 EXPECTED_ARCHITECTURE = json.loads((ROOT / "cdk.json").read_text())["context"]["ats:lambdaArchitecture"]
 
 
@@ -154,6 +156,8 @@ def test_alarms_notify_the_alarm_topic(synth: Synth) -> None:
         assert refs_in(props.get("AlarmActions", [])) & topics, f"{logical_id}: notifies no topic"
         if props.get("MetricName") in RATE_ALARMS:  # "repeated" failures: a burst, not the first one
             assert props["Threshold"] >= 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        elif props.get("MetricName") in PROBE_ALARMS:  # a probe's success (1) missing or failing
+            assert props["Threshold"] == 1 and props["ComparisonOperator"] == "LessThanThreshold", logical_id
         elif "ThresholdMetricId" in props:  # anomaly detection: below the learned band
             assert props["ComparisonOperator"] == "LessThanLowerThreshold", logical_id
         else:

@@ -53,7 +53,7 @@ def test_every_messages_queue_feeds_the_ingest_consumer(synth: Synth) -> None:
     queues = {
         k
         for k in synth.of_type("AWS::SQS::Queue")
-        if "Messages" in synth.paths[k] and "DeadLetters" not in synth.paths[k]
+        if "Messages" in synth.paths[k] and "DeadLetters" not in synth.paths[k] and "/EraseOn" not in synth.paths[k]
     }
     assert {ref_target(m["EventSourceArn"]) for m in mappings} == queues
     assert len(queues) == 7  # five webhooks, the API's records, SES events from EventBridge
@@ -69,7 +69,8 @@ def test_ses_events_on_the_default_bus_reach_their_queue(synth: Synth) -> None:
         if r["Properties"].get("EventPattern", {}).get("source") == ["aws.ses"]
     ]
     assert "EventBusName" not in rule  # SES publishes to the account's default bus
-    assert "SesEventsQueue" in synth.paths[ref_target(rule["Targets"][0]["Arn"])]
+    target = ref_target(rule["Targets"][0]["Arn"])
+    assert target is not None and "SesEventsQueue" in synth.paths[target]
 
 
 def test_recording_and_reading_are_two_functions_with_their_own_grants(synth: Synth) -> None:

@@ -29,7 +29,7 @@ def confirm_subscription(url: str) -> None:
     from shared.errors import DependencyFailure
 
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310: https on SNS's host, checked
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (https on SNS's host, checked)
             response.read(65536)
     except OSError as exc:
         raise DependencyFailure(f"the SNS subscription could not be confirmed ({type(exc).__name__})") from None

@@ -22,16 +22,18 @@ app = build_resolver()
 
 
 def request_urls(event: dict[str, Any]) -> list[str]:
-    """The URLs Twilio may have signed: https on the Host it called, with the path API Gateway saw (the stage
-    included on the default endpoint, the base path mapping on a custom domain) and the query string."""
+    """The URLs Twilio may have signed: the scheme API Gateway reports (`X-Forwarded-Proto`, https), the Host it
+    called, the path API Gateway saw (the stage included on the default endpoint, the base path mapping on a
+    custom domain) or the resource path, and the query string."""
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     host = headers.get("host", "")
+    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip() or "https"
     context = event.get("requestContext") or {}
     paths = dict.fromkeys(p for p in (context.get("path"), event.get("path")) if isinstance(p, str) and p)
     query = event.get("multiValueQueryStringParameters") or {}
     pairs = [(name, value) for name, values in query.items() for value in (values or [])]
     suffix = f"?{urlencode(pairs)}" if pairs else ""
-    return [f"https://{host}{path}{suffix}" for path in paths] if host else []
+    return [f"{scheme}://{host}{path}{suffix}" for path in paths] if host else []
 
 
 # The signature is over the URL and the raw form, so the route reads the event itself: no body validation.

@@ -168,7 +168,7 @@ def ingest(
                 correlation_id,
                 holds_for,
             )
-        except Exception as exc:  # noqa: BLE001: one message's failure must not fail the others of the batch
+        except Exception as exc:  # noqa: BLE001 (one message's failure must not fail the others of the batch)
             from shared.observability import logger
 
             report.failed.add(group)
