@@ -45,7 +45,9 @@ class AtsComplianceStack(Stack):
         audit = AuditConstruct(self, "Audit", foundation=foundation, api=api, storage=storage)
         platform = PlatformConstruct(self, "Platform", foundation=foundation, api=api, audit_table=audit.table)
         domains = {
-            "Messages": MessagesConstruct(self, "Messages", foundation=foundation, api=api, audit_table=audit.table),
+            "Messages": MessagesConstruct(
+                self, "Messages", foundation=foundation, api=api, audit_table=audit.table, storage=storage
+            ),
             "Failures": FailuresConstruct(self, "Failures", foundation=foundation, api=api),
             "Retention": RetentionConstruct(
                 self, "Retention", foundation=foundation, api=api, audit_table=audit.table, storage=storage

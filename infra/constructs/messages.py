@@ -14,23 +14,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from functions.messages.dal.archive import ARCHIVE_PREFIX
 from functions.messages.dal.items import INDEXES
 from infra import constants
 from infra.constructs.api import ApiConstruct
 from infra.constructs.domain import DomainConstruct, only
 from infra.constructs.foundation import FoundationConstruct
+from infra.constructs.messages_tiering import tiering_definition
+from infra.constructs.storage import StorageConstruct
 from infra.nag import acknowledge
 
 _HANDLERS = "functions.messages.handlers"
@@ -41,6 +45,12 @@ _HOLDS = f"{_HANDLERS}.holds_api.lambda_handler"
 _ERASE = f"{_HANDLERS}.on_record_purged.lambda_handler"
 _REPORTS = f"{_HANDLERS}.reports_api.lambda_handler"
 _SYNTHETIC = f"{_HANDLERS}.synthetic.lambda_handler"
+_TIERING = f"{_HANDLERS}.tiering.lambda_handler"
+_TIERING_HOUR_UTC = "3"  # after the retention sweep (02:00)
+_TIERING_STEP_TIMEOUT_SECONDS = 120
+# What reading an archived message back needs, and what rewriting or removing its archive object needs besides.
+_ARCHIVE_READ = ["s3:GetObject"]
+_ARCHIVE_WRITE = ["s3:GetObject", "s3:PutObject", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"]
 SYNTHETIC_TENANT = "synthetic-probe"  # a tenant id reserved at onboarding for the end-to-end probe
 _SYNTHETIC_MINUTES = 5
 _INGEST_TIMEOUT_SECONDS = 60
@@ -66,9 +76,11 @@ class MessagesConstruct(DomainConstruct):
         *,
         foundation: FoundationConstruct,
         audit_table: dynamodb.ITable,
+        storage: StorageConstruct,
         api: ApiConstruct | None = None,
     ) -> None:
         super().__init__(scope, construct_id, foundation=foundation, api=api)
+        self._archive_bucket = storage.archive
         # The audit trail: its head is read and an entry appended by every permission check and webhook refusal.
         self._audit = [only(audit_table, "GetItem")], [only(audit_table, "PutItem")]
         queues: list[sqs.Queue] = []
@@ -109,6 +121,7 @@ class MessagesConstruct(DomainConstruct):
         self._ingest(queues)
         self._holds_and_erasure()
         self._reports(api_queue)
+        self._tiering()
         self._monitoring()
 
     def _visibility(self) -> Duration:
@@ -133,7 +146,7 @@ class MessagesConstruct(DomainConstruct):
             ("GET", "/v1/message-policy"),
             ("PUT", "/v1/message-policy"),
         ):
-            self.route(
+            reader = self.route(
                 method,
                 path,
                 handler=_API,
@@ -143,6 +156,7 @@ class MessagesConstruct(DomainConstruct):
                 secrets=["hmac"],
                 environment={"DATA_KEY_ARN": data_key.key_arn},
             )
+        self._archive(reader, _ARCHIVE_READ)  # a warm or cold message read back whole
 
     def _ingest(self, queues: list[sqs.Queue]) -> None:
         fn = self.function(
@@ -187,7 +201,7 @@ class MessagesConstruct(DomainConstruct):
             ("POST", "/v1/message-holds/{hold_id}/release"),
             ("POST", "/v1/messages/{message_id}/redaction"),
         ):
-            self.route(
+            holds_api = self.route(
                 method,
                 path,
                 handler=_HOLDS,
@@ -207,10 +221,13 @@ class MessagesConstruct(DomainConstruct):
             "timeout_seconds": 120,
         }
         purged = self.consumer("EraseOnPurge", _ERASE, source="ats.retention", detail_types=["RecordPurged"], **grants)
-        self.consumer(
+        released = self.consumer(
             "EraseOnHoldRelease", _ERASE, source="ats.messages", detail_types=["MessageHoldChanged"], **grants
         )
         purged.function.add_environment("DATA_KEY_ARN", data_key.key_arn)
+        # A redaction or an erasure of an archived message rewrites its archive object without the content.
+        for fn in (holds_api, purged.function, released.function):
+            self._archive(fn, _ARCHIVE_WRITE)
 
     def _reports(self, api_queue: sqs.Queue) -> None:
         """The delivery and failure reports (routes) and the scheduled synthetic message, whose result is the
@@ -255,6 +272,55 @@ class MessagesConstruct(DomainConstruct):
             task.next(sfn.Succeed(self, "SyntheticMessageDone")),
             schedule=events.Schedule.rate(Duration.minutes(_SYNTHETIC_MINUTES)),
             description="Runs the synthetic message every 5 minutes",
+        )
+
+    def _tiering(self) -> None:
+        """The daily tiering (functions/messages/handlers/tiering.py): warm, cold and deleted by each tenant's
+        policy, one bounded page per task."""
+        data_key = self.foundation.data_key
+        audit_reads, audit_writes = self._audit
+        step = self.function(
+            "TieringStep",
+            _TIERING,
+            description="The daily message tiering: one bounded page of one phase per call",
+            # Query: ByTime, the tenant registry, the active holds; BatchGetItem: the page's messages read
+            # consistently, the search terms looked up; GetItem: the policy
+            reads=[only(self.table, "GetItem", "Query", "BatchGetItem"), *audit_reads],
+            # PutItem: stubs; DeleteItem: a deleted message's stub; BatchWriteItem: its search terms
+            writes=[only(self.table, "PutItem", "DeleteItem", "BatchWriteItem"), *audit_writes],
+            keys=[data_key],  # opening a deleted message's content to find its search terms
+            secrets=["hmac"],
+            environment={"DATA_KEY_ARN": data_key.key_arn},
+            timeout_seconds=_TIERING_STEP_TIMEOUT_SECONDS,
+        )
+        self._archive(step, _ARCHIVE_WRITE)
+        self.workflow(
+            "DailyTiering",
+            tiering_definition(self, step_function=step),
+            schedule=events.Schedule.cron(hour=_TIERING_HOUR_UTC, minute="0"),
+            description="The daily message tiering: warm, cold and deleted by each tenant's policy",
+        )
+
+    def _archive(self, fn: lambda_.Function, actions: list[str]) -> None:
+        """S3 `actions` on the archive bucket's `messages/` objects (and listing that prefix), its key through S3."""
+        bucket: s3.IBucket = self._archive_bucket
+        object_actions = [a for a in actions if a != "s3:ListBucketVersions"]
+        self._allow_once(fn, object_actions, [bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")])
+        if "s3:ListBucketVersions" in actions:
+            self._allow_once(
+                fn,
+                ["s3:ListBucketVersions"],
+                [bucket.bucket_arn],
+                {"StringLike": {"s3:prefix": [f"{ARCHIVE_PREFIX}*"]}},
+            )
+        if bucket.encryption_key is not None:
+            self._allow_key(fn, bucket.encryption_key, "s3", write="s3:PutObject" in actions)
+        fn.add_environment("ARCHIVE_BUCKET_NAME", bucket.bucket_name)
+        logical_id = Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            fn.role,  # type: ignore[arg-type]
+            f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{ARCHIVE_PREFIX}*]",
+            "Archived messages under messages/<tenant>/<yyyy>/<mm>/<message id>.json",
         )
 
     def _metric(self, name: str, *, period_minutes: int = 5) -> cloudwatch.Metric:

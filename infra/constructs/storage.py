@@ -54,8 +54,11 @@ class StorageConstruct(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="archive/",
             lifecycle_rules=[
+                # Messages (functions/messages/logic/tiers.py) change class and go by each tenant's policy and
+                # legal holds, never by age alone: the rule is for the subject-access exports only.
                 s3.LifecycleRule(
                     id="tiers",
+                    prefix="subject-access/",
                     transitions=[
                         s3.Transition(
                             storage_class=s3.StorageClass.INFREQUENT_ACCESS,
@@ -73,7 +76,15 @@ class StorageConstruct(Construct):
                     expiration=Duration.days(constants.ARCHIVE_EXPIRY_DAYS),
                     noncurrent_version_expiration=Duration.days(30),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                ),
+                # A message's older versions (the copy left in Standard-IA, the content a redaction rewrote away)
+                # are removed as the new one is written; this catches one left by an interrupted call.
+                s3.LifecycleRule(
+                    id="messages",
+                    prefix="messages/",
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
             ],
             removal_policy=self._stage.removal_policy,
         )

@@ -16,6 +16,10 @@ sorted by `at` (`<first event time>#<message id>`, so a date range is a key cond
     ByThread       thread_key        at     <t>#<thread id>
 
 A message without a candidate (or requisition, or thread) is simply absent from that index (sparse).
+
+An archived message (functions/messages/logic/tiers.py) keeps its item as a stub without content (the same keys,
+index attributes and history), plus `tier` (`warm`, `cold`) and `archive_key` (its object in the archive bucket,
+when it had content to move); a hot message has neither attribute.
 """
 
 from __future__ import annotations
@@ -143,6 +147,8 @@ def to_item(state: MessageState) -> dict[str, Any]:
         "holds": {"SS": sorted(state.holds)} if state.holds else None,
         "dropped_events": {"N": str(state.dropped_events)} if state.dropped_events else None,
         "version": {"N": str(state.version)},
+        "tier": _s(state.tier),  # absent on a hot message, as on every item written before the tiers
+        "archive_key": _s(state.archive_key),
         # index attributes
         "at": {"S": at_of(state)},
         "status_key": {"S": index_value(t, state.status.value)},
@@ -185,4 +191,6 @@ def from_item(item: dict[str, Any]) -> MessageState:
         holds=frozenset(item.get("holds", {}).get("SS", [])),
         dropped_events=int(item.get("dropped_events", {}).get("N", "0")),
         version=int(item["version"]["N"]),
+        tier=s("tier"),
+        archive_key=s("archive_key"),
     )

@@ -1,7 +1,8 @@
 """The messages API, the reading side (recording is functions/messages/handlers/record_api.py).
 
 - GET /v1/messages: search by candidate, requisition, status, channel, date range and text, a page at a time.
-- GET /v1/messages/{message_id}: one message with its status history (content for `messages:content:read`).
+- GET /v1/messages/{message_id}: one message with its status history (content for `messages:content:read`); an
+  archived one (warm or cold tier) is read back whole from the archive bucket.
 - GET /v1/threads/{thread_id}: a thread, oldest first, with an ETag (If-None-Match answers 304).
 - GET, PUT /v1/message-policy: the tenant keeps metadata only, or content too.
 """
@@ -29,6 +30,7 @@ from functions.messages.models.api_io import (
     ThreadOutput,
 )
 from functions.messages.models.message import Channel, Status
+from functions.messages.models.policy import MessagePolicy, Tier
 from shared.audit import DynamoAuditLog
 from shared.errors import BadRequest
 from shared.http import SECURED, build_resolver, error_responses, request_context
@@ -41,6 +43,7 @@ class MessagesApiSettings(BaseSettings):
     AUDIT_TABLE_NAME: str = Field(min_length=3)
     DATA_KEY_ARN: str = Field(min_length=1)
     TENANT_SECRET_PREFIX: str = Field(min_length=1)
+    ARCHIVE_BUCKET_NAME: str = Field(min_length=3)
 
 
 app = build_resolver()
@@ -91,9 +94,25 @@ def _output(found: Found) -> MessageOutput:
             for e in m.history
         ],
         content=MessageContentOutput(subject=found.content.subject, body=found.content.body) if found.content else None,
-        content_kept=m.sealed_subject is not None or m.sealed_body is not None,
+        # A stub (an archived message in a search) has its content in the archive: `content_hash` says it had some.
+        content_kept=m.sealed_subject is not None
+        or m.sealed_body is not None
+        or (m.tier is not None and m.content_hash is not None and m.redacted_at is None),
         redacted_at=m.redacted_at,
         on_hold=bool(m.holds),
+        tier=Tier(m.tier) if m.tier else Tier.HOT,
+    )
+
+
+def _policy_output(policy: MessagePolicy) -> MessagePolicyOutput:
+    return MessagePolicyOutput(
+        content=policy.content,
+        warm_after_days=policy.warm_after_days,
+        cold_after_days=policy.cold_after_days,
+        delete_after_days=policy.delete_after_days,
+        version=policy.version,
+        updated_at=policy.updated_at,
+        updated_by=policy.updated_by,
     )
 
 
@@ -159,18 +178,25 @@ def get_messages() -> MessagePage:
 @app.get(
     "/v1/messages/<message_id>",
     summary="Read a message",
-    description="Its status history, parties and ids; its content only for `messages:content:read`.",
+    description=(
+        "Its status history, parties and ids; its content only for `messages:content:read`. A message in the warm "
+        "or cold tier (`tier`) is read back whole from the archive."
+    ),
     responses={200: {"description": "The message"}, **error_responses(400, 401, 403, 404)},
     tags=_TAGS,
     security=SECURED,
 )
 def get_one(message_id: str) -> MessageOutput:
+    from functions.messages.dal.archive import ArchivedMessages, S3MessageArchive
+
     settings = load_settings(MessagesApiSettings)
     request = request_context(app)
     found = get_message(
         request.actor,
         message_id,
-        store=DynamoMessageStore(settings.MESSAGES_TABLE_NAME),
+        store=ArchivedMessages(
+            DynamoMessageStore(settings.MESSAGES_TABLE_NAME), S3MessageArchive(settings.ARCHIVE_BUCKET_NAME)
+        ),
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
         request_id=request.request_id,
         opener=_Opener(settings.DATA_KEY_ARN),
@@ -240,22 +266,24 @@ def get_policy() -> MessagePolicyOutput:
         request_id=request.request_id,
         source_ip=request.source_ip,
     )
-    return MessagePolicyOutput(
-        content=policy.content, version=policy.version, updated_at=policy.updated_at, updated_by=policy.updated_by
-    )
+    return _policy_output(policy)
 
 
 @app.put(
     "/v1/message-policy",
     summary="Change the message policy",
-    description="Pass the version read; a concurrent change answers 409.",
+    description=(
+        "Pass the version read; a concurrent change answers 409. The periods (days after a message's first event) "
+        "are optional, omitted ones unchanged, and must keep 1 <= warm_after_days < cold_after_days < "
+        "delete_after_days <= 3650 (400 otherwise)."
+    ),
     responses={200: {"description": "The new policy"}, **error_responses(400, 401, 403, 409)},
     tags=_TAGS,
     security=SECURED,
 )
 def put_policy(body: MessagePolicyUpdate) -> MessagePolicyOutput:
     from functions.messages.dal.policy import DynamoPolicyStore
-    from functions.messages.logic.policy import change_policy
+    from functions.messages.logic.policy import TierDays, change_policy
 
     settings = load_settings(MessagesApiSettings)
     request = request_context(app)
@@ -267,10 +295,9 @@ def put_policy(body: MessagePolicyUpdate) -> MessagePolicyOutput:
         audit=DynamoAuditLog(settings.AUDIT_TABLE_NAME),
         request_id=request.request_id,
         source_ip=request.source_ip,
+        tiers=TierDays(body.warm_after_days, body.cold_after_days, body.delete_after_days),
     )
-    return MessagePolicyOutput(
-        content=policy.content, version=policy.version, updated_at=policy.updated_at, updated_by=policy.updated_by
-    )
+    return _policy_output(policy)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -46,6 +46,7 @@ class MessageHoldsApiSettings(BaseSettings):
     EVENT_BUS_NAME: str = Field(min_length=1)
     DATA_KEY_ARN: str = Field(min_length=1)
     TENANT_SECRET_PREFIX: str = Field(min_length=1)
+    ARCHIVE_BUCKET_NAME: str = Field(min_length=3)
 
 
 app = build_resolver()
@@ -230,6 +231,7 @@ def release_message_hold(hold_id: str, body: MessageReleaseInput) -> Response[Me
     security=SECURED,
 )
 def redact(message_id: str, body: RedactionInput) -> RedactionOutput:
+    from functions.messages.dal.archive import ArchivedMessages, S3MessageArchive
     from functions.messages.dal.terms import DynamoTermStore
     from functions.messages.logic.blind_index import BlindIndex
     from functions.messages.logic.holds import ActiveHolds
@@ -243,7 +245,9 @@ def redact(message_id: str, body: RedactionInput) -> RedactionOutput:
         request.actor,
         message_id,
         body.reason,
-        store=DynamoMessageStore(settings.MESSAGES_TABLE_NAME),
+        store=ArchivedMessages(
+            DynamoMessageStore(settings.MESSAGES_TABLE_NAME), S3MessageArchive(settings.ARCHIVE_BUCKET_NAME)
+        ),
         holds=ActiveHolds(DynamoHoldStore(settings.MESSAGES_TABLE_NAME)),
         tools=ContentTools(
             opener=_Opener(settings.DATA_KEY_ARN),

@@ -30,6 +30,7 @@ SAMPLE_EVENT = "sqs_message_deliveries.json"
 STORED_METRIC = "MessageEventsStored"
 FAILED_METRIC = "MessageEventsFailed"
 LAG_METRIC = "MessageIngestLag"
+_REGISTERED: set[str] = set()  # tenants put in the tiering registry by this execution environment
 
 
 class IngestSettings(BaseSettings):
@@ -161,6 +162,11 @@ def handle(
     def policy_of(tenant: str) -> MessagePolicy:
         if tenant not in cache:
             cache[tenant] = policies.get(tenant)
+            if tenant not in _REGISTERED and hasattr(policies, "register"):
+                # The daily tiering goes through the registered tenants: one that never set a policy is tiered and
+                # deleted by the defaults. One idempotent PutItem per tenant per execution environment.
+                policies.register(tenant)
+                _REGISTERED.add(tenant)
         return cache[tenant]
 
     incoming = [item for items in by_record.values() for item in items]

@@ -35,6 +35,7 @@ class ErasureSettings(BaseSettings):
     EVENT_BUS_NAME: str = Field(min_length=1)
     DATA_KEY_ARN: str = Field(min_length=1)
     TENANT_SECRET_PREFIX: str = Field(min_length=1)
+    ARCHIVE_BUCKET_NAME: str = Field(min_length=3)
 
 
 class _Opener:
@@ -49,6 +50,7 @@ class _Opener:
 
 def build_ports(settings: ErasureSettings) -> ErasurePorts:
     """The real adapters (clients are created on their first call)."""
+    from functions.messages.dal.archive import ArchivedMessages, S3MessageArchive
     from functions.messages.dal.holds import DynamoHoldStore
     from functions.messages.dal.messages import DynamoMessageStore
     from functions.messages.dal.terms import DynamoTermStore
@@ -61,7 +63,10 @@ def build_ports(settings: ErasureSettings) -> ErasurePorts:
 
     table = settings.MESSAGES_TABLE_NAME
     return ErasurePorts(
-        messages=DynamoMessageStore(table),
+        # Archived messages are read back whole, so their content and terms are found and removed from the archive.
+        messages=ArchivedMessages(
+            DynamoMessageStore(table), S3MessageArchive(settings.ARCHIVE_BUCKET_NAME), whole_in_queries=True
+        ),
         holds=DynamoHoldStore(table),
         tools=ContentTools(
             opener=_Opener(settings.DATA_KEY_ARN),

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import ConfigDict, Field
 
 from functions.messages.models.message import Channel, Direction, Status
-from functions.messages.models.policy import ContentMode
+from functions.messages.models.policy import TIER_RULE, ContentMode, Tier
 from shared.models import Model
 
 
@@ -55,6 +55,14 @@ class MessageOutput(Model):
     content_kept: bool = Field(description="Whether the message's content is stored (sealed)")
     redacted_at: datetime | None = None
     on_hold: bool = False
+    tier: Tier = Field(
+        default=Tier.HOT,
+        description=(
+            "`hot`: stored whole; `warm`, `cold`: archived by the tenant's policy (S3 Standard-IA, Glacier Instant "
+            "Retrieval). Reading one message by id reads an archived one back whole (its content for "
+            "`messages:content:read`); a search lists it without content"
+        ),
+    )
 
 
 class MessagePage(Model):
@@ -70,6 +78,9 @@ class ThreadOutput(Model):
 
 class MessagePolicyOutput(Model):
     content: ContentMode
+    warm_after_days: int = Field(description="Days after its first event when a message moves to the warm tier")
+    cold_after_days: int = Field(description="Days after its first event when a message moves to the cold tier")
+    delete_after_days: int = Field(description="Days after its first event when a message is deleted, unless held")
     version: int
     updated_at: datetime | None = None
     updated_by: str | None = None
@@ -79,4 +90,7 @@ class MessagePolicyUpdate(Model):
     model_config = ConfigDict(extra="forbid")
 
     content: ContentMode = Field(description="`metadata`: ids, parties, statuses, times only; `full`: content too")
+    warm_after_days: int | None = Field(default=None, description=f"Omitted: unchanged. {TIER_RULE}")
+    cold_after_days: int | None = Field(default=None, description=f"Omitted: unchanged. {TIER_RULE}")
+    delete_after_days: int | None = Field(default=None, description=f"Omitted: unchanged. {TIER_RULE}")
     version: int = Field(ge=0, description="The version read (optimistic locking); 0 when none was set")

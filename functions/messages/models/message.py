@@ -140,7 +140,8 @@ class HistoryEntry:
 @dataclass
 class MessageState:
     """A message as stored. Content (subject, body) is held sealed (`sealed_subject`, `sealed_body`: FieldCipher
-    values bound to the message id); `content_hash` stays after a redaction."""
+    values bound to the message id); `content_hash` stays after a redaction. An archived message's item is a stub
+    (`tier`, and `archive_key` when it had content to move): everything but its content."""
 
     tenant: str
     message_id: str
@@ -167,6 +168,10 @@ class MessageState:
     holds: frozenset[str] = frozenset()
     dropped_events: int = 0
     version: int = 0  # 0: not stored yet
+    # None: hot (the whole message in DynamoDB); "warm" or "cold" (models/policy.py `Tier`): the item is a stub
+    # without content, and the whole message the archive object `archive_key` (functions/messages/logic/tiers.py).
+    tier: str | None = None
+    archive_key: str | None = None
 
     @property
     def event_ids(self) -> set[str]:
