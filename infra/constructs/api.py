@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -64,6 +65,7 @@ class ApiConstruct(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, foundation: FoundationConstruct) -> None:
         super().__init__(scope, construct_id)
         self._stage = foundation.stage
+        self._invokable: set[str] = set()  # functions this API may invoke (one permission each)
         self.user_pool = self._build_user_pool()
         self.resource_server = self._build_resource_server()
         self.access_log_group = logs.LogGroup(
@@ -304,7 +306,25 @@ class ApiConstruct(Construct):
             if scopes:
                 raise ValueError(f"{method} {path}: a public route cannot require scopes")
             options.update(authorization_type=apigw.AuthorizationType.NONE)
-        return resource.add_method(method, apigw.LambdaIntegration(fn), **options)
+        return resource.add_method(method, self._proxy_to(fn), **options)
+
+    def _proxy_to(self, fn: lambda_.IFunction) -> apigw.Integration:
+        """A Lambda proxy integration, and ONE permission per function for this API to invoke it (CDK's
+        LambdaIntegration adds two per method, for the stage and the console's test-invoke: 86 of the stack's
+        500 resources with every domain's routes, docs/decisions.md)."""
+        if fn.node.path not in self._invokable:
+            fn.add_permission(
+                "ApiGatewayInvoke",
+                principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                source_arn=self.rest_api.arn_for_execute_api(),  # any stage, method and path of this API only
+            )
+            self._invokable.add(fn.node.path)
+        return apigw.Integration(
+            type=apigw.IntegrationType.AWS_PROXY,
+            integration_http_method="POST",
+            uri=f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:lambda:path/2015-03-31/functions/"
+            f"{fn.function_arn}/invocations",
+        )
 
 
 def _webhook_path_statement() -> wafv2.CfnWebACL.StatementProperty:

@@ -5,6 +5,7 @@
 - `consumer(name, handler, source, detail_types)`: bus rule -> SQS queue (DLQ, alarm) -> batch Lambda.
 - `workflow(name, definition, schedule=... | event_pattern=...)`: a state machine started by a rule.
 - `tenant_secret(kind, description)`: declares a per-tenant secret kind (template Metadata `AtsTenantSecrets`).
+- `allow_bucket(fn, bucket, actions, prefix=...)`: S3 actions on the objects under a prefix (and listing it).
 
 Each call grants exactly what it declares: DynamoDB actions on the listed tables, KMS only through the services
 that use the key (`kms:ViaService`), secrets by kind, the bus. The cdk-nag findings its resources raise by design
@@ -24,6 +25,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -41,6 +43,7 @@ TENANT_SECRETS_METADATA = "AtsTenantSecrets"
 # this account, not left open to any rule. A feature flag, set on each domain's own node.
 _QUEUE_TARGET_SAME_ACCOUNT = "@aws-cdk/aws-events:eventsTargetQueueSameAccount"
 _KMS_SERVICES = ("dynamodb", "sqs", "s3", "secretsmanager")
+_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 
 
 @dataclass(frozen=True)
@@ -463,6 +466,35 @@ class DomainConstruct(Construct):
             )
         if use.table.encryption_key is not None:
             self._allow_key(fn, use.table.encryption_key, "dynamodb", write=write)
+
+    def allow_bucket(
+        self,
+        fn: lambda_.Function,
+        bucket: s3.IBucket,
+        actions: Sequence[str],
+        *,
+        prefix: str,
+        env: str,
+        holding: str = "objects whose names carry the tenant and the record",
+    ) -> None:
+        """S3 `actions` on the objects under `prefix` only; a listing action (`s3:ListBucket`,
+        `s3:ListBucketVersions`) on the bucket conditioned on that prefix; the bucket's key through S3 (a write if
+        any action puts an object); the bucket's name in the setting `env`; `holding` says what the objects are."""
+        listing = [a for a in actions if a in _LIST_ACTIONS]
+        objects = [a for a in actions if a not in _LIST_ACTIONS]
+        if objects:
+            self._allow_once(fn, objects, [bucket.arn_for_objects(f"{prefix}*")])
+        if listing:
+            self._allow_once(fn, listing, [bucket.bucket_arn], {"StringLike": {"s3:prefix": [f"{prefix}*"]}})
+        if bucket.encryption_key is not None:
+            self._allow_key(fn, bucket.encryption_key, "s3", write="s3:PutObject" in actions)
+        fn.add_environment(env, bucket.bucket_name)
+        logical_id = Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            fn.role,  # type: ignore[arg-type]
+            f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
+            f"Only the {prefix} prefix of the bucket: {holding}",
+        )
 
     def _allow_key(self, fn: lambda_.Function, key: kms.IKey, service: str, *, write: bool) -> None:
         """Use of `key` only through `service` (kms:ViaService): the function cannot call KMS with it directly."""

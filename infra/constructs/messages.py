@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -28,11 +28,13 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from functions.messages.dal.archive import ARCHIVE_PREFIX
+from functions.messages.dal.exports import EXPORTS_PREFIX
 from functions.messages.dal.items import INDEXES
 from infra import constants
 from infra.constructs.api import ApiConstruct
 from infra.constructs.domain import DomainConstruct, only
 from infra.constructs.foundation import FoundationConstruct
+from infra.constructs.messages_export import export_definition
 from infra.constructs.messages_tiering import tiering_definition
 from infra.constructs.storage import StorageConstruct
 from infra.nag import acknowledge
@@ -46,6 +48,10 @@ _ERASE = f"{_HANDLERS}.on_record_purged.lambda_handler"
 _REPORTS = f"{_HANDLERS}.reports_api.lambda_handler"
 _SYNTHETIC = f"{_HANDLERS}.synthetic.lambda_handler"
 _TIERING = f"{_HANDLERS}.tiering.lambda_handler"
+_EXPORT_API = f"{_HANDLERS}.export_api.lambda_handler"
+_EXPORT_WORKER = f"{_HANDLERS}.export_worker.lambda_handler"
+_EXPORT_STEP_TIMEOUT_SECONDS = 900  # a step writes what it can in the time it has left, then hands over
+_EXPORT_WORKFLOW_HOURS = 6
 _TIERING_HOUR_UTC = "3"  # after the retention sweep (02:00)
 _TIERING_STEP_TIMEOUT_SECONDS = 120
 # What reading an archived message back needs, and what rewriting or removing its archive object needs besides.
@@ -122,6 +128,7 @@ class MessagesConstruct(DomainConstruct):
         self._holds_and_erasure()
         self._reports(api_queue)
         self._tiering()
+        self._export(storage.audit_exports)
         self._monitoring()
 
     def _visibility(self) -> Duration:
@@ -301,26 +308,74 @@ class MessagesConstruct(DomainConstruct):
             description="The daily message tiering: warm, cold and deleted by each tenant's policy",
         )
 
+    def _export(self, bucket: s3.IBucket) -> None:
+        """The eDiscovery export (functions/messages/handlers/export_api.py, export_worker.py): routes that start
+        one and read it back with presigned links, and the workflow that writes it to the export bucket."""
+        data_key = self.foundation.data_key
+        audit_reads, audit_writes = self._audit
+        for method, path in (
+            ("POST", "/v1/message-exports"),
+            ("GET", "/v1/message-exports/{export_id}"),
+            ("GET", "/v1/message-exports/{export_id}/file"),
+        ):
+            api = self.route(
+                method,
+                path,
+                handler=_EXPORT_API,
+                reads=[only(self.table, "GetItem"), *audit_reads],  # the job
+                writes=[only(self.table, "PutItem"), *audit_writes],  # the job, created once
+                keys=[data_key],  # the words of a text export, sealed in the job
+                secrets=["hmac"],  # their blind-index tokens
+                bus=True,  # MessageExportRequested
+                environment={"DATA_KEY_ARN": data_key.key_arn},
+            )
+        # The presigned links carry the function's authority: the files, the listing of the export's prefix.
+        self.allow_bucket(
+            api,
+            bucket,
+            ["s3:GetObject", "s3:ListBucket"],
+            prefix=EXPORTS_PREFIX,
+            env="EXPORT_BUCKET_NAME",
+            holding="eDiscovery exports, messages/exports/<tenant>/<export id>/<file>",
+        )
+        worker = self.function(
+            "ExportWorker",
+            _EXPORT_WORKER,
+            description="Writes an eDiscovery export: natives, JSON lines, load files and the manifest",
+            # GetItem: the job; Query: the search's index or its terms; BatchGetItem: a text page's messages
+            reads=[only(self.table, "GetItem", "Query", "BatchGetItem"), *audit_reads],
+            writes=[only(self.table, "PutItem"), *audit_writes],  # the job, conditional on its version
+            keys=[data_key],  # opening content (and the job's sealed words)
+            secrets=["hmac"],  # the blind index of a text export
+            environment={"DATA_KEY_ARN": data_key.key_arn},
+            timeout_seconds=_EXPORT_STEP_TIMEOUT_SECONDS,
+        )
+        self.allow_bucket(
+            worker,
+            bucket,
+            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],  # GetObject: the load files read back
+            prefix=EXPORTS_PREFIX,
+            env="EXPORT_BUCKET_NAME",
+            holding="eDiscovery exports, messages/exports/<tenant>/<export id>/<file>",
+        )
+        self._archive(worker, _ARCHIVE_READ)  # warm and cold messages are exported whole
+        self.workflow(
+            "MessageExport",
+            export_definition(self, step_function=worker),
+            event_pattern=events.EventPattern(source=["ats.messages"], detail_type=["MessageExportRequested"]),
+            timeout=Duration.hours(_EXPORT_WORKFLOW_HOURS),
+            description="An eDiscovery export requested through POST /v1/message-exports",
+        )
+
     def _archive(self, fn: lambda_.Function, actions: list[str]) -> None:
         """S3 `actions` on the archive bucket's `messages/` objects (and listing that prefix), its key through S3."""
-        bucket: s3.IBucket = self._archive_bucket
-        object_actions = [a for a in actions if a != "s3:ListBucketVersions"]
-        self._allow_once(fn, object_actions, [bucket.arn_for_objects(f"{ARCHIVE_PREFIX}*")])
-        if "s3:ListBucketVersions" in actions:
-            self._allow_once(
-                fn,
-                ["s3:ListBucketVersions"],
-                [bucket.bucket_arn],
-                {"StringLike": {"s3:prefix": [f"{ARCHIVE_PREFIX}*"]}},
-            )
-        if bucket.encryption_key is not None:
-            self._allow_key(fn, bucket.encryption_key, "s3", write="s3:PutObject" in actions)
-        fn.add_environment("ARCHIVE_BUCKET_NAME", bucket.bucket_name)
-        logical_id = Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
-        acknowledge(
-            fn.role,  # type: ignore[arg-type]
-            f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{ARCHIVE_PREFIX}*]",
-            "Archived messages under messages/<tenant>/<yyyy>/<mm>/<message id>.json",
+        self.allow_bucket(
+            fn,
+            self._archive_bucket,
+            actions,
+            prefix=ARCHIVE_PREFIX,
+            env="ARCHIVE_BUCKET_NAME",
+            holding="archived messages, messages/<tenant>/<yyyy>/<mm>/<message id>.json",
         )
 
     def _metric(self, name: str, *, period_minutes: int = 5) -> cloudwatch.Metric:

@@ -18,7 +18,6 @@ from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -104,31 +103,6 @@ class RetentionConstruct(DomainConstruct):
     def _data_key_env(self) -> dict[str, str]:
         return {"DATA_KEY_ARN": self.foundation.data_key.key_arn}
 
-    def _bucket(
-        self, fn: lambda_.Function, bucket: s3.IBucket, actions: list[str], *, prefix: str, write: bool, env: str
-    ) -> None:
-        """S3 `actions` on the objects under `prefix` (and listing that prefix), the bucket's key through S3."""
-        object_actions = [a for a in actions if a != "s3:ListBucketVersions"]
-        if object_actions:
-            self._allow_once(fn, object_actions, [bucket.arn_for_objects(f"{prefix}*")])
-        if "s3:ListBucketVersions" in actions:
-            self._allow_once(
-                fn, ["s3:ListBucketVersions"], [bucket.bucket_arn], {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
-            )
-        if bucket.encryption_key is not None:
-            self._allow_key(fn, bucket.encryption_key, "s3", write=write)
-        fn.add_environment(env, bucket.bucket_name)
-        acknowledge(
-            fn.role,  # type: ignore[arg-type]
-            f"AwsSolutions-IAM5[Resource::<{self._bucket_logical_id(bucket)}.Arn>/{prefix}*]",
-            f"Objects under the {prefix} prefix, whose names carry the tenant and the record",
-        )
-
-    def _bucket_logical_id(self, bucket: s3.IBucket) -> str:
-        from aws_cdk import Stack
-
-        return Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
-
     # --- routes ----------------------------------------------------------------------------------------------------
 
     def _build_vacancy_routes(self) -> None:
@@ -160,12 +134,11 @@ class RetentionConstruct(DomainConstruct):
             writes=[only(self.table, "UpdateItem"), *self._audited],
             timeout_seconds=_STEP_TIMEOUT_SECONDS,
         )
-        self._bucket(
+        self.allow_bucket(
             step,
             self._storage.audit_exports,
             ["s3:PutObject"],
             prefix="retention/",
-            write=True,
             env="EXPORT_BUCKET_NAME",
         )
         self.workflow(
@@ -249,12 +222,11 @@ class RetentionConstruct(DomainConstruct):
                 environment=self._data_key_env(),
             )
         assert fn is not None
-        self._bucket(
+        self.allow_bucket(
             fn,
             self._storage.archive,
             ["s3:PutObject", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"],
             prefix="subject-access/",
-            write=True,
             env="ARCHIVE_BUCKET_NAME",
         )
 
@@ -286,20 +258,18 @@ class RetentionConstruct(DomainConstruct):
             bus=True,
             timeout_seconds=_STEP_TIMEOUT_SECONDS,
         )
-        self._bucket(
+        self.allow_bucket(
             step,
             self._storage.audit_exports,
             ["s3:PutObject"],
             prefix="retention/",
-            write=True,
             env="EXPORT_BUCKET_NAME",
         )
-        self._bucket(
+        self.allow_bucket(
             step,
             self._storage.archive,
             ["s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"],
             prefix="subject-access/",
-            write=True,
             env="ARCHIVE_BUCKET_NAME",
         )
         self.workflow(

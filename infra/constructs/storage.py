@@ -104,5 +104,12 @@ class StorageConstruct(Construct):
             object_lock_default_retention=self._stage.audit_object_lock,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="audit-exports/",
+            # The parts of an upload that an eDiscovery export step began and did not finish (it was stopped).
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="unfinished-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
             removal_policy=self._stage.removal_policy,
         )

@@ -7,6 +7,9 @@ without the content permission sees metadata only.
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
+import hashlib
 import json
 import time
 import urllib.error
@@ -206,10 +209,7 @@ def test_delivered_before_sent_ends_delivered(runtime: Api, signing: ec.Elliptic
     assert [h["status"] for h in message_found["history"]] == ["sent", "delivered"]
 
 
-def test_found_by_candidate_and_by_text_isolated_and_content_only_with_its_permission(runtime: Api) -> None:
-    officer = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "roles": ["compliance_officer"]})[1][
-        "token"
-    ]
+def _keep_full_content(runtime: Api, officer: str) -> None:
     status, policy = runtime.call("GET", "/v1/message-policy", officer)
     assert status == 200
     if policy["content"] != "full":
@@ -217,6 +217,13 @@ def test_found_by_candidate_and_by_text_isolated_and_content_only_with_its_permi
             "PUT", "/v1/message-policy", officer, {"content": "full", "version": policy["version"]}
         )
         assert status == 200, policy
+
+
+def test_found_by_candidate_and_by_text_isolated_and_content_only_with_its_permission(runtime: Api) -> None:
+    officer = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "roles": ["compliance_officer"]})[1][
+        "token"
+    ]
+    _keep_full_content(runtime, officer)
     candidate = f"cand-{uuid.uuid4().hex[:8]}"
     ats_id = f"ats-{uuid.uuid4().hex[:10]}"
     record = {
@@ -248,3 +255,63 @@ def test_found_by_candidate_and_by_text_isolated_and_content_only_with_its_permi
     assert _search(runtime, "q=zurich", tenant="globex") == []
     status, _ = runtime.call("GET", f"/v1/messages/{message_id}", runtime.token("globex", "recruiter"))
     assert status == 404
+
+
+def test_an_export_downloads_and_its_manifest_hashes_match_the_files(runtime: Api) -> None:
+    officer = runtime.call("POST", "/_local/tokens", body={"tenant": "acme", "roles": ["compliance_officer"]})[1][
+        "token"
+    ]
+    _keep_full_content(runtime, officer)
+    candidate = f"cand-{uuid.uuid4().hex[:8]}"
+    now = runtime.call("GET", "/_local/clock")[1]["now"]
+    records = [
+        {
+            "message_id": f"ats-{uuid.uuid4().hex[:10]}",
+            "channel": channel,
+            "direction": "outbound",
+            "status": "sent",
+            "occurred_at": now,
+            "candidate_id": candidate,
+            "requisition_id": "req-export",
+            "rfc_message_id": f"{uuid.uuid4().hex}@mail.acme.example" if channel == "email" else None,
+            "sender": {"address": "recrutement@acme.example" if channel == "email" else "+33612345678"},
+            "recipients": [{"address": "zoe@example.com" if channel == "email" else "+33698765432"}],
+            "subject": "Votre entretien",
+            "body": "Rendez-vous lundi à 10 h.",
+        }
+        for channel in ("email", "sms", "email")
+    ]
+    integration = str(runtime.session["integration_tokens"]["acme"])
+    status, receipt = runtime.call("POST", "/v1/message-batches", integration, {"messages": records})
+    assert status == 202, receipt
+    wait_for(lambda: len(_search(runtime, f"candidate_id={candidate}")) == 3, timeout=60)
+
+    status, started = runtime.call("POST", "/v1/message-exports", officer, {"candidate_id": candidate})
+    assert status == 202, started
+    path = f"/v1/message-exports/{started['export_id']}"
+
+    def succeeded() -> dict[str, Any] | None:
+        answer = runtime.call("GET", path, officer)[1]
+        assert answer["status"] != "failed", answer
+        return answer if answer["status"] == "succeeded" else None
+
+    done = wait_for(succeeded, timeout=120, interval=1)
+    assert done is not None and done["counts"]["documents"] == 3 and done["counts"]["emails"] == 2
+    with urllib.request.urlopen(done["manifest"]["url"], timeout=30) as response:
+        manifest = json.loads(response.read())
+    for entry in manifest["files"]:
+        status, link = runtime.call("GET", f"{path}/file?path={entry['path']}", officer)
+        assert status == 200, link
+        with urllib.request.urlopen(link["url"], timeout=30) as response:
+            data = response.read()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+        if entry["path"].endswith(".eml"):
+            parsed = email.message_from_bytes(data, policy=email.policy.default)
+            assert parsed["X-ATS-Candidate-Id"] == candidate and parsed["Subject"] == "Votre entretien"
+    assert len([f for f in manifest["files"] if f["path"].startswith("native/")]) == 2
+
+    globex = runtime.call("POST", "/_local/tokens", body={"tenant": "globex", "roles": ["compliance_officer"]})[1][
+        "token"
+    ]
+    assert runtime.call("GET", path, globex)[0] == 404
+    assert runtime.call("GET", path, runtime.token("acme", "recruiter"))[0] == 403

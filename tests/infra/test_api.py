@@ -243,3 +243,20 @@ def test_waf_rate_limits_webhooks_separately_and_higher(synth: Synth) -> None:
         limits["webhook" if on_webhook else "api"].append(rate["Limit"])
     assert len(limits["webhook"]) == 1 and len(limits["api"]) == 1, limits
     assert limits["webhook"][0] > limits["api"][0], limits
+
+
+def test_the_api_may_invoke_each_of_its_functions_through_one_permission(synth: Synth) -> None:
+    methods = [m["Properties"] for m in synth.of_type("AWS::ApiGateway::Method").values()]
+    functions = set(synth.of_type("AWS::Lambda::Function"))
+    proxies = [m["Integration"] for m in methods if m.get("Integration", {}).get("Type") == "AWS_PROXY"]
+    routed = {f for i in proxies for f in refs_in(i["Uri"]) & functions}
+    assert all(i["IntegrationHttpMethod"] == "POST" for i in proxies)
+    by_function: dict[str, list[dict[str, Any]]] = {}
+    for p in synth.of_type("AWS::Lambda::Permission").values():
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com":
+            by_function.setdefault(str(ref_target(p["Properties"]["FunctionName"])), []).append(p["Properties"])
+    assert set(by_function) == routed, set(by_function) ^ routed
+    assert len(routed) > 15
+    for fn, permissions in by_function.items():
+        (permission,) = permissions  # one each, however many routes the function serves
+        assert "execute-api" in json.dumps(permission["SourceArn"]), fn

@@ -113,3 +113,53 @@ def test_a_drop_in_volume_is_alarmed_by_anomaly_detection(synth: Synth) -> None:
     (stored,) = [m for m in alarm["Metrics"] if m["Id"] == "stored"]
     assert stored["MetricStat"]["Metric"]["MetricName"] == "MessageEventsStored"
     assert alarm["AlarmActions"]
+
+
+def _definition(synth: Synth, fragment: str) -> dict[str, Any]:
+    """A state machine's ASL, its function ARNs (Fn::GetAtt) left as placeholders."""
+    import json
+
+    body = synth.props(_logical(synth, fragment, "AWS::StepFunctions::StateMachine"))["DefinitionString"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(p if isinstance(p, str) else "arn" for p in parts)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def test_an_export_request_starts_the_export_workflow_whose_failures_are_recorded(synth: Synth) -> None:
+    (rule,) = [
+        r["Properties"]
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("detail-type") == ["MessageExportRequested"]
+    ]
+    assert rule["EventPattern"]["source"] == ["ats.messages"] and "EventBusName" in rule
+    machine = ref_target(rule["Targets"][0]["Arn"])
+    assert machine is not None and "Messages/MessageExport/" in synth.paths[machine]
+    states = _definition(synth, "Messages/MessageExport/")["States"]
+    assert states["ExportDone"]["Choices"][0]["Variable"] == "$.done"
+    assert states["ExportDone"]["Default"] == "ExportStep"
+    (catch,) = states["ExportStep"]["Catch"]
+    assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordExportFailure"}
+    assert states["RecordExportFailure"]["Next"] == "ExportFailed" and states["ExportFailed"]["Type"] == "Fail"
+    worker = synth.props(_logical(synth, "Messages/ExportWorker/", "AWS::Lambda::Function"))
+    assert worker["Timeout"] == 900
+
+
+def test_the_export_functions_reach_only_the_exports_prefix_of_the_locked_bucket(synth: Synth) -> None:
+    bucket = _logical(synth, "Storage/AuditExports", "AWS::S3::Bucket")
+    for fragment, wanted in (
+        ("Messages/ExportWorker/", {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}),
+        ("Messages/ExportApiApi", {"s3:GetObject", "s3:ListBucket"}),
+    ):
+        statements = _statements(synth, _logical(synth, fragment, "AWS::Lambda::Function"))
+        on_exports = [s for s in statements if bucket in str(s["Resource"])]
+        assert _actions(on_exports) == wanted, fragment
+        for statement in on_exports:
+            if statement["Action"] == "s3:ListBucket":
+                assert statement["Condition"] == {"StringLike": {"s3:prefix": ["messages/exports/*"]}}
+            else:
+                assert "/messages/exports/*" in str(statement["Resource"])
+        assert not any("s3:Delete" in a for a in _actions(statements)), fragment
+    rules = synth.props(bucket)["LifecycleConfiguration"]["Rules"]
+    unfinished = {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Id": "unfinished-uploads"}
+    assert unfinished | {"Status": "Enabled"} in rules
