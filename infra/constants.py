@@ -66,3 +66,4 @@ AUDIT_OBJECT_LOCK_YEARS = 7
 ACCESS_LOG_EXPIRY_DAYS = 400
 
 TENANT_SECRET_PREFIX_SUFFIX = "/tenants/"
+CAPTURED_MAIL_DAYS = 7  # raw MIME in the inbound-mail bucket; the parsed message is sealed in the messages table

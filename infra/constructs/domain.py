@@ -474,7 +474,7 @@ class DomainConstruct(Construct):
         actions: Sequence[str],
         *,
         prefix: str,
-        env: str,
+        env: str | None = None,
         holding: str = "objects whose names carry the tenant and the record",
     ) -> None:
         """S3 `actions` on the objects under `prefix` only; a listing action (`s3:ListBucket`,
@@ -488,7 +488,8 @@ class DomainConstruct(Construct):
             self._allow_once(fn, listing, [bucket.bucket_arn], {"StringLike": {"s3:prefix": [f"{prefix}*"]}})
         if bucket.encryption_key is not None:
             self._allow_key(fn, bucket.encryption_key, "s3", write="s3:PutObject" in actions)
-        fn.add_environment(env, bucket.bucket_name)
+        if env:
+            fn.add_environment(env, bucket.bucket_name)
         logical_id = Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
         acknowledge(
             fn.role,  # type: ignore[arg-type]

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -28,6 +29,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from functions.messages.dal.archive import ARCHIVE_PREFIX
+from functions.messages.dal.capture import CAPTURE_PREFIX
 from functions.messages.dal.exports import EXPORTS_PREFIX
 from functions.messages.dal.items import INDEXES
 from infra import constants
@@ -124,7 +126,17 @@ class MessagesConstruct(DomainConstruct):
             ],
         )
         queues.append(ses_queue)
-        self._ingest(queues)
+        inbound_mail, captured_queue = self._captured_mail(storage)
+        queues.append(captured_queue)
+        ingest = self._ingest(queues)
+        # The ingest consumer reads the raw MIME the captured-mail events name.
+        self.allow_bucket(
+            ingest,
+            inbound_mail,
+            ["s3:GetObject"],
+            prefix=CAPTURE_PREFIX,
+            holding="raw MIME captured by SES receiving or a relay, inbound/<tenant>/<message id>",
+        )
         self._holds_and_erasure()
         self._reports(api_queue)
         self._tiering()
@@ -165,7 +177,68 @@ class MessagesConstruct(DomainConstruct):
             )
         self._archive(reader, _ARCHIVE_READ)  # a warm or cold message read back whole
 
-    def _ingest(self, queues: list[sqs.Queue]) -> None:
+    def _captured_mail(self, storage: StorageConstruct) -> tuple[s3.Bucket, sqs.Queue]:
+        """Captured SMTP: SES receiving (an S3 action) or the tenant's relay writes raw MIME under
+        `inbound/<tenant>/`; the bucket publishes Object Created to the default bus, where a rule queues it for
+        the ingest consumer. The raw copies go after a few days: what is kept is the parsed, sealed message."""
+        stage = self.foundation.stage
+        bucket = s3.Bucket(
+            self,
+            "InboundMail",
+            # SSE-S3: SES receiving writes here itself, and a KMS key would have to let SES generate data keys.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=storage.access_logs,
+            server_access_logs_prefix="inbound-mail/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="parsed",
+                    prefix=CAPTURE_PREFIX,
+                    expiration=Duration.days(constants.CAPTURED_MAIL_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=stage.removal_policy,
+        )
+        # EventBridge notifications as a bucket property (CDK's `event_bridge_enabled` deploys a custom resource).
+        cfn_bucket: s3.CfnBucket = bucket.node.default_child  # type: ignore[assignment]
+        cfn_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        # SES receiving's S3 action, for this account's receipt rules only (SES developer guide, "Give permissions
+        # to Amazon SES for email receiving").
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("ses.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{CAPTURE_PREFIX}*")],
+                conditions={"StringEquals": {"AWS:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        queue = self.foundation.durable_queue(
+            self, "CapturedMailQueue", "captured SMTP messages", visibility_timeout=self._visibility()
+        )
+        events.Rule(
+            self,
+            "CapturedMailRule",
+            description="Raw MIME written to the inbound-mail bucket, to the messages ingest queue",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [bucket.bucket_name]}, "object": {"key": [{"prefix": CAPTURE_PREFIX}]}},
+            ),
+            targets=[
+                targets.SqsQueue(
+                    queue,
+                    dead_letter_queue=self.foundation.dead_letter_queue(
+                        self, "CapturedMailRuleDeadLetters", "the captured-mail rule"
+                    ),
+                    retry_attempts=constants.RULE_TARGET_RETRIES,
+                )
+            ],
+        )
+        return bucket, queue
+
+    def _ingest(self, queues: list[sqs.Queue]) -> lambda_.Function:
         fn = self.function(
             "Ingest",
             _INGEST,
@@ -194,6 +267,7 @@ class MessagesConstruct(DomainConstruct):
                 max_batching_window=Duration.seconds(constants.CONSUMER_BATCH_WINDOW_SECONDS),
                 report_batch_item_failures=True,
             )
+        return fn
 
     def _holds_and_erasure(self) -> None:
         """Legal holds and disclosure redaction (routes), and the erasure of a person's message content when the

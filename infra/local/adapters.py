@@ -58,6 +58,28 @@ def event_archive_names() -> None:
     Archive.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
 
 
+def bucket_eventbridge_notifications() -> None:
+    """moto's AWS::S3::Bucket ignores `NotificationConfiguration`: apply its EventBridgeConfiguration through the
+    API moto does implement (PutBucketNotificationConfiguration), so the bucket publishes Object Created to the
+    default bus as it does in AWS."""
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    original = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        bucket = original(cls, resource_name, cloudformation_json, account_id, region_name, **kw)
+        notifications = cloudformation_json.get("Properties", {}).get("NotificationConfiguration") or {}
+        if (notifications.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (True, "true"):
+            backend = s3_backends[account_id][get_partition(region_name)]
+            backend.put_bucket_notification_configuration(bucket.name, {"EventBridgeConfiguration": {}})
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+
+
 def lambda_invoke(dispatch: Callable[[Any, Any], tuple[str, bool, str]]) -> None:
     """moto runs Lambda code only in a container: route the one call every invoke path ends in (the Invoke API,
     Step Functions tasks, event source mappings) to `dispatch(function, event)`, which runs it in-process."""
@@ -264,6 +286,7 @@ def apply_static() -> None:
     kms_cloudformation_tags()
     event_bus_physical_id()
     event_archive_names()
+    bucket_eventbridge_notifications()
     sqs_event_sources()
     skipped_resource_attributes()
     _applied = True

@@ -56,7 +56,7 @@ def test_every_messages_queue_feeds_the_ingest_consumer(synth: Synth) -> None:
         if "Messages" in synth.paths[k] and "DeadLetters" not in synth.paths[k] and "/EraseOn" not in synth.paths[k]
     }
     assert {ref_target(m["EventSourceArn"]) for m in mappings} == queues
-    assert len(queues) == 7  # five webhooks, the API's records, SES events from EventBridge
+    assert len(queues) == 8  # five webhooks, the API's records, SES events and captured mail from EventBridge
     assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
     env = synth.props(ingest)["Environment"]["Variables"]
     assert {"MESSAGES_TABLE_NAME", "EVENT_BUS_NAME", "DATA_KEY_ARN", "TENANT_SECRET_PREFIX"} <= set(env)
@@ -163,3 +163,32 @@ def test_the_export_functions_reach_only_the_exports_prefix_of_the_locked_bucket
     rules = synth.props(bucket)["LifecycleConfiguration"]["Rules"]
     unfinished = {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Id": "unfinished-uploads"}
     assert unfinished | {"Status": "Enabled"} in rules
+
+
+def test_captured_mail_reaches_the_ingest_consumer_through_eventbridge(synth: Synth) -> None:
+    bucket_id = _logical(synth, "Messages/InboundMail/", "AWS::S3::Bucket")
+    bucket = synth.props(bucket_id)
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    (expiry,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert (expiry["Prefix"], expiry["ExpirationInDays"]) == ("inbound/", constants.CAPTURED_MAIL_DAYS)
+    (rule,) = [
+        r["Properties"]
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.s3"]
+    ]
+    assert "EventBusName" not in rule  # S3 publishes to the account's default bus
+    assert rule["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "inbound/"}]}
+    assert ref_target(rule["EventPattern"]["detail"]["bucket"]["name"][0]) == bucket_id
+    target = ref_target(rule["Targets"][0]["Arn"])
+    assert target is not None and "CapturedMailQueue" in synth.paths[target]
+    (ses,) = [
+        s
+        for p in synth.of_type("AWS::S3::BucketPolicy").values()
+        if ref_target(p["Properties"]["Bucket"]) == bucket_id
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "ses.amazonaws.com"}
+    ]
+    assert ses["Action"] == "s3:PutObject" and "AWS:SourceAccount" in ses["Condition"]["StringEquals"]
+    ingest = _logical(synth, "Messages/Ingest/", "AWS::Lambda::Function")
+    reads = [s for s in _statements(synth, ingest) if bucket_id in str(s["Resource"])]
+    assert _actions(reads) == {"s3:GetObject"} and "/inbound/*" in str(reads[0]["Resource"])

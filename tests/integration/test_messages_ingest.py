@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +40,7 @@ from tests.integration.conftest import (
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 TWILIO_TOKEN = "d1f6b5c0e9a84b7f93c2a1e0b4d6c8f2"
 HOST = "it0api.execute-api.eu-west-1.amazonaws.com"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -419,3 +421,36 @@ def test_with_a_fifth_of_the_writes_throttled_no_event_is_lost(
         if not cursor:
             break
     assert stored == 100
+
+
+def test_a_message_captured_to_s3_is_parsed_from_its_object_created_event(
+    world: MessagesWorld, rest_event: RestEventFactory
+) -> None:
+    """SES receiving (or a relay) writes raw MIME under inbound/<tenant>/; the bucket publishes Object Created to
+    the default bus, a rule queues it, and the ingest consumer reads, parses and stores the message."""
+    import email
+    from email import policy
+
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    bucket = "it-inbound-mail"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})  # type: ignore[typeddict-item]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    queue = sqs.create_queue(QueueName="it-captured")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": [bucket]}}}
+    events.put_rule(Name="captured", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="captured", Targets=[{"Id": "q", "Arn": arn}])
+    raw = (ROOT / "events" / "mime_reply.eml").read_bytes()
+    s3.put_object(Bucket=bucket, Key="inbound/acme/0abcdefghijklmnop0123456789", Body=raw)
+
+    assert drain(queue) == {"batchItemFailures": []}
+
+    response, page = api(rest_event, "/v1/messages?channel=email")
+    assert response["statusCode"] == 200
+    wanted = email.message_from_bytes(raw, policy=policy.default)["Message-ID"].strip("<>")
+    (stored,) = [m for m in page["messages"] if m["rfc_message_id"] == wanted]
+    assert stored["provider"] == "smtp" and stored["direction"] == "inbound"
+    _, other = api(rest_event, "/v1/messages?channel=email", tenant="globex")
+    assert [m for m in other["messages"] if m["rfc_message_id"] == wanted] == []

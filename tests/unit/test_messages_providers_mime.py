@@ -436,3 +436,35 @@ def test_a_broken_ses_receiving_notification_is_malformed(change: Callable[[dict
 def test_an_sns_message_that_is_not_json_is_malformed() -> None:
     with pytest.raises(MalformedPayload, match="not JSON"):
         parse_ses_receipt({"Type": "Notification", "Message": "{not json"})
+
+
+# ---- S3 Object Created on EventBridge (the captured-SMTP bucket) -------------------------------------------------
+
+
+def test_the_documented_object_created_event_names_its_object() -> None:
+    from functions.messages.logic.providers.mime import parse_s3_object_created
+
+    assert parse_s3_object_created(sample_event("eventbridge_s3_object_created.json")) == [
+        ("amzn-s3-demo-bucket1", "example-key")
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: e.update(source="aws.ses"),
+        lambda e: e.update({"detail-type": "Object Deleted"}),
+        lambda e: e["detail"]["object"].pop("key"),
+        lambda e: e["detail"].pop("bucket"),
+        lambda e: e.update(detail="not an object"),
+    ],
+    ids=["not-s3", "deleted", "no-key", "no-bucket", "detail-not-object"],
+)
+def test_a_broken_object_created_event_is_malformed(change: Callable[[dict[str, Any]], object]) -> None:
+    from functions.messages.logic.providers.mime import parse_s3_object_created
+
+    event = sample_event("eventbridge_s3_object_created.json")
+    change(event)
+
+    with pytest.raises(MalformedPayload):
+        parse_s3_object_created(event)

@@ -96,18 +96,24 @@ def _incoming(body: str) -> list[Incoming]:
         tenant = tenant_of_ses_event(doc)
         events = events_of("ses", body.encode(), "application/json", clock.now())
         return [Incoming(tenant, e) for e in events]
-    if isinstance(doc.get("Records"), list):  # S3 notifications of captured SMTP
-        return _captured(doc)
-    raise MalformedPayload("not a delivery, an SES event or an S3 notification")
+    if doc.get("source") == "aws.s3":  # the captured-SMTP bucket's Object Created events, through EventBridge
+        from functions.messages.logic.providers.mime import parse_s3_object_created
+
+        return _captured(parse_s3_object_created(doc))
+    if isinstance(doc.get("Records"), list):  # S3 event notifications of captured SMTP, for a relay using them
+        from functions.messages.logic.providers.mime import parse_s3_notification
+
+        return _captured(parse_s3_notification(doc))
+    raise MalformedPayload("not a delivery, an SES event or an S3 event")
 
 
-def _captured(doc: dict[str, Any]) -> list[Incoming]:
+def _captured(objects: list[tuple[str, str]]) -> list[Incoming]:
     from functions.messages.dal.capture import CapturedMail
-    from functions.messages.logic.providers.mime import parse_mime, parse_s3_notification
+    from functions.messages.logic.providers.mime import parse_mime
 
     mail = CapturedMail()
     out = []
-    for bucket, key in parse_s3_notification(doc):
+    for bucket, key in objects:
         tenant = CapturedMail.tenant_of(key)
         if tenant is None:
             logger.warning("captured object outside inbound/<tenant>/ skipped", extra={"key": key[:200]})

@@ -219,6 +219,21 @@ def parse_s3_notification(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def parse_s3_object_created(event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(bucket, key) of the object an S3 `Object Created` event on EventBridge reports (the captured-SMTP bucket
+    publishes to EventBridge: "EventBridge event message structure" of the S3 user guide). Its key is the object's
+    own; the captured layout (`inbound/<tenant>/<SES message id>`) has no character that encoding would change.
+
+    MalformedPayload when it is not an S3 `Object Created` event or lacks its bucket or key."""
+    if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+        raise MalformedPayload("not an S3 Object Created event")
+    detail = event.get("detail")
+    bucket, key = _get(detail, "bucket", "name"), _get(detail, "object", "key")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise MalformedPayload("an S3 Object Created event lacks detail.bucket.name or detail.object.key")
+    return [(bucket, key)]
+
+
 def parse_ses_receipt(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(bucket, key) of the message an SES receiving notification (`notificationType` Received) says the S3 action
     stored. Accepts the notification itself, the SNS message carrying it (`Message` a JSON string) or Lambda's
