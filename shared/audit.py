@@ -1,21 +1,29 @@
-"""The audit-append port and its DynamoDB adapter: a hash chain per tenant.
+"""The audit-append port and its DynamoDB adapter: the request path only ever INSERTS.
 
-Each entry stores the SHA-256 of (previous hash + canonical JSON of the entry). The chain head holds the
-last sequence number and hash; appends are a transaction conditioned on the head, so concurrent writers
-cannot fork the chain. A changed entry breaks its hash, a deleted one leaves a gap in the sequence or a
-head that points past the last entry: `verify` reports either.
+A request (or an invocation) writes what it audited as ONE new item, with one conditional PutItem and no read:
 
-Appends are idempotent: the same fact (request id, actor, action, resource, outcome) appended twice, as a
-retried Lambda invocation does, is recorded once. The transaction also writes a marker keyed by that fact; when
-the marker exists, the append returns the record already in the chain.
+    Inbox item   pk T#<tenant>#AUDITIN#<shard>   sk E#<fingerprint>   entries (JSON list), count, written_at
+
+The shard (0..INBOX_SHARDS-1) comes from the fingerprint, so one tenant's, or the gateway's, writes spread over
+several partitions; the fingerprint is the SHA-256 of the entries without their times, so the same facts written
+again by a retried invocation land on the same key and the condition refuses them: a retry is recorded once.
+Nothing on the request path reads the trail, updates an item or deletes one, and IAM grants it nothing more than
+PutItem on `T#*#AUDITIN#*` keys (infra/constructs/domain.py). A single writer off the request path, the audit
+domain's linker (functions/audit/), reads the inserts from the table's stream and links every entry into a
+per-tenant, per-shard hash chain in the proof format of `shared.audit_proof`; hourly signed digests anchor it.
+
+Batching: inside `batched()` (the API resolver opens one per request: shared/http.py) `append` only collects, and
+the scope's end writes everything collected in one PutItem per tenant. Outside a scope, `append` writes at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,17 +33,16 @@ from pydantic import ConfigDict, Field
 from shared import clock
 from shared.aws import LazyClient
 from shared.errors import DependencyFailure
-from shared.keys import check_tenant, sequence_key, tenant_key
+from shared.keys import check_tenant, tenant_key
 from shared.models import Model
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-GENESIS = "0" * 64
-_MAX_ATTEMPTS = 8
-# Contention on one chain's head (a burst of refusals on `_gateway`): back off with full jitter between attempts.
-_BACKOFF_BASE_SECONDS = 0.01
-_BACKOFF_CAP_SECONDS = 0.25
+FORMAT_VERSION = 2
+INBOX = "AUDITIN"
+INBOX_SHARDS = 8
+MAX_ENTRIES_PER_ITEM = 90  # the linker links an item in one transaction (100 actions at most)
 _ABSENT = "attribute_not_exists(pk)"  # the item must not exist yet
 
 
@@ -46,7 +53,8 @@ class Outcome(StrEnum):
 
 
 class AuditEntry(Model):
-    """Who did what to which resource, when, with what outcome, under which request."""
+    """Who did what to which resource, when, with what outcome, under which request. Identifiers only: an entry
+    never holds personal data, so erasure never has to touch the trail."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -61,185 +69,165 @@ class AuditEntry(Model):
     at: datetime = Field(default_factory=clock.now)
 
 
-class AuditRecord(AuditEntry):
-    seq: int
-    prev_hash: str
-    hash: str
-
-
-class ChainVerification(Model):
-    tenant: str
-    entries: int
-    ok: bool
-    broken_at: int | None = None
-    problem: str | None = None
-
-
 class AuditLog(Protocol):
-    def append(self, entry: AuditEntry) -> AuditRecord: ...
+    def append(self, entry: AuditEntry) -> None: ...
 
 
-def fact_key(entry: AuditEntry) -> str:
-    """The sort key of the marker that makes appending `entry` idempotent (its time is left out: a retry's
-    entry carries a later one)."""
-    fact = "\x1f".join((entry.request_id, entry.actor, entry.action, entry.resource, entry.outcome.value))
-    return "FACT#" + hashlib.sha256(fact.encode()).hexdigest()[:40]
+def entry_fields(entry: AuditEntry) -> dict[str, Any]:
+    """The entry as the proof format records it (shared/audit_proof.py): version 2, absent fields left out, the
+    time as ISO 8601 UTC with microseconds. The linker adds `shard` and `seq`."""
+    from shared.audit_proof import format_instant
+
+    fields: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "tenant": entry.tenant,
+        "at": format_instant(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "resource": entry.resource,
+        "outcome": entry.outcome.value,
+        "request_id": entry.request_id,
+    }
+    if entry.reason is not None:
+        fields["reason"] = entry.reason
+    if entry.source_ip is not None:
+        fields["source_ip"] = entry.source_ip
+    return fields
 
 
-def entry_hash(prev_hash: str, seq: int, entry: AuditEntry) -> str:
-    """SHA-256 over the previous hash and the canonical JSON of the entry with its sequence number."""
-    body = entry.model_dump(mode="json")
-    body["seq"] = seq
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+def entry_from_fields(fields: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        tenant=fields["tenant"],
+        actor=fields["actor"],
+        action=fields["action"],
+        resource=fields["resource"],
+        outcome=Outcome(fields["outcome"]),
+        request_id=fields["request_id"],
+        reason=fields.get("reason"),
+        source_ip=fields.get("source_ip"),
+        at=datetime.fromisoformat(fields["at"].replace("Z", "+00:00")),
+    )
+
+
+def fingerprint(entries: Sequence[AuditEntry]) -> str:
+    """The facts of `entries` (who did what to which resource, with what outcome, under which request) without
+    their times and reasons: what a retried invocation records again, even when its reason reads differently (a
+    second erasure finds nothing left to erase)."""
+    facts = [[e.tenant, e.actor, e.action, e.resource, e.outcome.value, e.request_id] for e in entries]
+    return hashlib.sha256(json.dumps(facts, separators=(",", ":")).encode()).hexdigest()[:40]
+
+
+def inbox_item(tenant: str, entries: Sequence[AuditEntry], written_at: datetime) -> dict[str, Any]:
+    """The one item a request writes for `tenant` (DynamoDB JSON)."""
+    mark = fingerprint(entries)
+    shard = int(mark[:8], 16) % INBOX_SHARDS
+    return {
+        "pk": {"S": tenant_key(tenant, INBOX, str(shard))},
+        "sk": {"S": f"E#{mark}"},
+        "v": {"N": str(FORMAT_VERSION)},
+        "tenant": {"S": tenant},
+        "entries": {"S": json.dumps([entry_fields(e) for e in entries], separators=(",", ":"), ensure_ascii=False)},
+        "count": {"N": str(len(entries))},
+        "written_at": {"S": clock.isoformat(written_at)},
+        # The host's own clock, in nanoseconds: orders the items a test's frozen service clock writes at one time.
+        "written_ns": {"N": str(time.time_ns())},
+    }
+
+
+def entries_of_item(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries an inbox item holds, as `entry_fields` wrote them."""
+    loaded: list[dict[str, Any]] = json.loads(item["entries"]["S"])
+    return loaded
+
+
+_PENDING: ContextVar[list[tuple[DynamoAuditLog, AuditEntry]] | None] = ContextVar("audit_pending", default=None)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Collect every `DynamoAuditLog.append` made inside the block and write them when it ends, one PutItem per
+    audit table and tenant. A failed write raises DependencyFailure (the caller decides what the request answers);
+    what was collected is written even when the block raised."""
+    token = _PENDING.set([])
+    try:
+        yield
+    finally:
+        pending = _PENDING.get() or []
+        _PENDING.reset(token)
+        flush(pending)
+
+
+def flush(pending: Sequence[tuple[DynamoAuditLog, AuditEntry]]) -> None:
+    groups: dict[tuple[int, str], tuple[DynamoAuditLog, list[AuditEntry]]] = {}
+    for log, entry in pending:
+        groups.setdefault((id(log), entry.tenant), (log, []))[1].append(entry)
+    # Logs for the same table written together: one item per (table, tenant).
+    by_table: dict[tuple[str, str], tuple[DynamoAuditLog, list[AuditEntry]]] = {}
+    for (_, tenant), (log, entries) in groups.items():
+        by_table.setdefault((log.table_name, tenant), (log, []))[1].extend(entries)
+    for (_, tenant), (log, entries) in by_table.items():
+        log.write(tenant, entries)
 
 
 class DynamoAuditLog:
-    """AuditLog on a DynamoDB table with string keys `pk` and `sk`."""
+    """AuditLog on a DynamoDB table with string keys `pk` and `sk`: inserts only."""
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
+        self.table_name = table_name
         self._client = client
 
     client: LazyClient[DynamoDBClient] = LazyClient("dynamodb")
 
-    def append(self, entry: AuditEntry) -> AuditRecord:
-        """Chain `entry` onto its tenant's log; a fact already recorded is returned as it was recorded."""
+    def append(self, entry: AuditEntry) -> None:
+        """Record `entry`: collected when a `batched()` scope is open, written at once otherwise."""
         check_tenant(entry.tenant)
-        pk = tenant_key(entry.tenant, "AUDIT")
-        marker = fact_key(entry)
-        for attempt in range(_MAX_ATTEMPTS):
-            head = self.client.get_item(
-                TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": "HEAD"}}, ConsistentRead=True
-            ).get("Item")
-            last_seq = int(head["seq"]["N"]) if head else 0
-            prev = head["hash"]["S"] if head else GENESIS
-            seq = last_seq + 1
-            digest = entry_hash(prev, seq, entry)
-            record = AuditRecord(**entry.model_dump(), seq=seq, prev_hash=prev, hash=digest)
-            head_condition: Any = (
-                {"ConditionExpression": "seq = :last", "ExpressionAttributeValues": {":last": {"N": str(last_seq)}}}
-                if head
-                else {"ConditionExpression": _ABSENT}
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.append((self, entry))
+            return
+        self.write(entry.tenant, [entry])
+
+    def write(self, tenant: str, entries: Sequence[AuditEntry]) -> None:
+        """One conditional PutItem of a new inbox item holding `entries`; the same facts already recorded (a retry)
+        are left as they are."""
+        check_tenant(tenant)
+        for start in range(0, len(entries), MAX_ENTRIES_PER_ITEM):  # one item, unless a batch is very large
+            self._put(tenant, entries[start : start + MAX_ENTRIES_PER_ITEM])
+
+    def _put(self, tenant: str, entries: Sequence[AuditEntry]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=inbox_item(tenant, entries, clock.now()),
+                ConditionExpression=_ABSENT,
             )
-            try:
-                self.client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": _to_item(pk, record),
-                                "ConditionExpression": _ABSENT,
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": {
-                                    "pk": {"S": pk},
-                                    "sk": {"S": "HEAD"},
-                                    "seq": {"N": str(seq)},
-                                    "hash": {"S": digest},
-                                },
-                                **head_condition,
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": {"pk": {"S": pk}, "sk": {"S": marker}, "seq": {"N": str(seq)}},
-                                "ConditionExpression": _ABSENT,
-                            }
-                        },
-                    ]
-                )
-                return record
-            except self.client.exceptions.TransactionCanceledException as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                if len(reasons) == 3 and reasons[2].get("Code") == "ConditionalCheckFailed":
-                    recorded = self._recorded(pk, marker)
-                    if recorded is not None:
-                        return recorded
-                # Another writer appended first: wait a little (full jitter, growing), re-read the head, chain on.
-                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))
-        raise DependencyFailure(f"could not append to the audit chain of {entry.tenant} after {_MAX_ATTEMPTS} tries")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return  # recorded by an earlier attempt of the same invocation
+        except (BotoCoreError, ClientError) as failed:
+            raise DependencyFailure("the audit trail could not be written") from failed
 
-    def _recorded(self, pk: str, marker: str) -> AuditRecord | None:
-        """The record a fact marker points to."""
-        found = self.client.get_item(
-            TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": marker}}, ConsistentRead=True
-        ).get("Item")
-        if not found:
-            return None
-        item = self.client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": pk}, "sk": {"S": sequence_key("SEQ", int(found["seq"]["N"]))}},
-            ConsistentRead=True,
-        ).get("Item")
-        return _from_item(item) if item else None
-
-    def entries(self, tenant: str, *, after_seq: int = 0, limit: int = 100) -> list[AuditRecord]:
-        """Up to `limit` records of `tenant` with a sequence number above `after_seq`, oldest first."""
-        pk = tenant_key(tenant, "AUDIT")
-        out: list[AuditRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": pk},
-                ":lo": {"S": sequence_key("SEQ", after_seq + 1)},
-                ":hi": {"S": sequence_key("SEQ", 10**12 - 1)},
-            },
-            "ConsistentRead": True,
-        }
-        while len(out) < limit:
-            page = self.client.query(**kwargs, Limit=limit - len(out))
-            out.extend(_from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return out
-
-    def verify(self, tenant: str, *, page_size: int = 500) -> ChainVerification:
-        """Recompute the chain of `tenant` from the first entry to the head."""
-        prev, expected, count = GENESIS, 1, 0
-        while True:
-            batch = self.entries(tenant, after_seq=expected - 1, limit=page_size)
-            for record in batch:
-                if record.seq != expected:
-                    return ChainVerification(
-                        tenant=tenant, entries=count, ok=False, broken_at=expected, problem="entry missing"
+    def entries(self, tenant: str, *, limit: int = 1000) -> list[AuditEntry]:
+        """Up to `limit` entries of `tenant` as the request path wrote them (every inbox shard), oldest first: for
+        tests and operators; the linked chain is read by the audit domain (functions/audit/dal)."""
+        found: list[tuple[int, int, AuditEntry]] = []
+        for shard in range(INBOX_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": tenant_key(tenant, INBOX, str(shard))}},
+                "ConsistentRead": True,
+            }
+            while True:
+                page = self.client.query(**kwargs)
+                for item in page.get("Items", []):
+                    written = int(item.get("written_ns", {}).get("N", "0"))
+                    found.extend(
+                        (written, index, entry_from_fields(f)) for index, f in enumerate(entries_of_item(item))
                     )
-                base = AuditEntry(**record.model_dump(include=set(AuditEntry.model_fields)))
-                if record.prev_hash != prev or entry_hash(prev, record.seq, base) != record.hash:
-                    return ChainVerification(
-                        tenant=tenant, entries=count, ok=False, broken_at=record.seq, problem="entry altered"
-                    )
-                prev, expected, count = record.hash, expected + 1, count + 1
-            if len(batch) < page_size:
-                break
-        head = self.client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": tenant_key(tenant, "AUDIT")}, "sk": {"S": "HEAD"}},
-            ConsistentRead=True,
-        ).get("Item")
-        head_seq = int(head["seq"]["N"]) if head else 0
-        if head_seq != count or (head and head["hash"]["S"] != prev):
-            return ChainVerification(
-                tenant=tenant, entries=count, ok=False, broken_at=count + 1, problem="entries missing at the end"
-            )
-        return ChainVerification(tenant=tenant, entries=count, ok=True)
-
-
-def _to_item(pk: str, record: AuditRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sequence_key("SEQ", record.seq)}}
-    for name, value in record.model_dump(mode="json").items():
-        if value is None:
-            continue
-        item[name] = {"N": str(value)} if name == "seq" else {"S": str(value)}
-    return item
-
-
-def _from_item(item: dict[str, Any]) -> AuditRecord:
-    fields = {k: (v["N"] if "N" in v else v["S"]) for k, v in item.items() if k not in ("pk", "sk")}
-    return AuditRecord.model_validate(fields)
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found.sort(key=lambda e: (e[2].at, e[0], e[1]))
+        return [entry for _, _, entry in found[:limit]]

@@ -4,7 +4,8 @@ the request context (actor, request id, source ip) and the OpenAPI fragments eve
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import Field
 
 from shared.auth import Actor, actor_from_event
-from shared.errors import AppError
+from shared.errors import AppError, DependencyFailure
 from shared.models import Model
 from shared.observability import logger
 
@@ -101,6 +102,27 @@ class ApiResolver(APIGatewayRestResolver):
             return register(**options)(func)
 
         return decorate
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        """Answer the request with every audit entry it made written in one insert (shared/audit.py `batched`),
+        before the answer leaves: when the trail cannot be written, the answer is a 503 instead, so nothing is
+        disclosed unaudited."""
+        from shared.audit import batched
+
+        try:
+            with batched():
+                answer: dict[str, Any] = super().resolve(event, context)
+        except DependencyFailure as failed:
+            logger.exception("the audit trail could not be written", extra={"error_code": failed.code})
+            request_id = (event.get("requestContext") or {}).get("requestId")
+            response = _error_response(503, failed.code, failed.message, request_id)
+            return {
+                "statusCode": 503,
+                "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+                "body": json.dumps(response.body),
+                "isBase64Encoded": False,
+            }
+        return answer
 
 
 def build_resolver() -> APIGatewayRestResolver:

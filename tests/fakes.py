@@ -8,20 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from functions.platform.models.entities import Heartbeat
-from shared.audit import AuditEntry, AuditRecord
+from shared.audit import AuditEntry
 from shared.errors import DependencyFailure
 from shared.webhooks import Claim, WebhookDelivery
 
 
 class FakeAuditLog:
-    """Records appended entries in memory (the AuditLog port); the chain fields are placeholders."""
+    """Records appended entries in memory (the AuditLog port)."""
 
     def __init__(self) -> None:
         self.entries: list[AuditEntry] = []
 
-    def append(self, entry: AuditEntry) -> AuditRecord:
+    def append(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
-        return AuditRecord(**entry.model_dump(), seq=len(self.entries), prev_hash="0" * 64, hash="f" * 64)
 
 
 class FakeHeartbeatStore:

@@ -35,6 +35,7 @@ from infra.constructs.api import ApiConstruct
 from infra.constructs.foundation import FoundationConstruct, FunctionSpec
 from infra.constructs.tables import tenant_table
 from infra.nag import acknowledge
+from shared.audit import INBOX
 
 READ_ACTIONS = ("GetItem", "Query")
 WRITE_ACTIONS = ("PutItem", "UpdateItem", "DeleteItem")
@@ -52,6 +53,13 @@ class TableUse:
 
     table: dynamodb.ITable
     actions: tuple[str, ...]
+    leading_keys: tuple[str, ...] = ()  # when set: only items whose partition key matches one (StringLike)
+
+
+def audit_appends(audit_table: dynamodb.ITable) -> TableUse:
+    """What every audited function may do to the audit trail: insert inbox items (`T#<tenant>#AUDITIN#<shard>`,
+    shared/audit.py), nothing else: no read, no update, no delete, and no write to the linked chain."""
+    return TableUse(audit_table, ("PutItem",), leading_keys=(f"T#*#{INBOX}#*",))
 
 
 def only(table: dynamodb.ITable, *actions: str) -> TableUse:
@@ -102,6 +110,7 @@ class DomainConstruct(Construct):
     TABLE_KEY: ClassVar[str] = "data"  # "data" or "audit": which foundation key encrypts the table
     TABLE_INDEXES: ClassVar[Mapping[str, tuple[str, str]]] = {}  # GSI name -> (partition, sort) attributes
     TABLE_TTL: ClassVar[str | None] = None  # the table's TTL attribute (epoch seconds), e.g. webhook dedup markers
+    TABLE_STREAM: ClassVar[dynamodb.StreamViewType | None] = None  # the table's stream, for a consumer of changes
 
     def __init__(
         self,
@@ -120,7 +129,13 @@ class DomainConstruct(Construct):
         self._granted: dict[str, set[str]] = {}
         key = foundation.data_key if self.TABLE_KEY == "data" else foundation.audit_key
         self.table: dynamodb.Table = tenant_table(
-            self, self.TABLE_ID, key, foundation.stage, indexes=self.TABLE_INDEXES, ttl_attribute=self.TABLE_TTL
+            self,
+            self.TABLE_ID,
+            key,
+            foundation.stage,
+            indexes=self.TABLE_INDEXES,
+            ttl_attribute=self.TABLE_TTL,
+            stream=self.TABLE_STREAM,
         )
 
     # --- entry points --------------------------------------------------------------------------------------------
@@ -454,7 +469,10 @@ class DomainConstruct(Construct):
         return fn
 
     def _allow_table(self, fn: lambda_.Function, use: TableUse, *, write: bool) -> None:
-        self._allow_once(fn, [f"dynamodb:{a}" for a in use.actions], [use.table.table_arn])
+        keys = (
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(use.leading_keys)}} if use.leading_keys else None
+        )
+        self._allow_once(fn, [f"dynamodb:{a}" for a in use.actions], [use.table.table_arn], keys)
         if "Query" in use.actions and use.table is self.table and self.TABLE_INDEXES:
             # A Query on the table's indexes (due dates, by person): the index ARNs under the table, nothing else.
             self._allow_once(fn, ["dynamodb:Query"], [f"{use.table.table_arn}/index/*"])

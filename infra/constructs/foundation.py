@@ -46,6 +46,7 @@ class FoundationConstruct(Construct):
         super().__init__(scope, construct_id)
         self.stage = stage
         self.service_version = service_version
+        self._function_logs: dict[str, logs.LogGroup] = {}
         self.architecture = lambda_.Architecture.ARM_64 if architecture == "arm64" else lambda_.Architecture.X86_64
         self.data_key = self._build_key("DataKey", "Encrypts candidate data: tables, archives, queues, events")
         self.audit_key = self._build_key("AuditKey", "Encrypts the audit trail and auditor exports")
@@ -157,9 +158,19 @@ class FoundationConstruct(Construct):
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
 
+    def function_logs(self, scope: Construct) -> logs.LogGroup:
+        """The one log group of the functions of a domain (Lambda's advanced logging: every function of the domain
+        writes its own streams to it, its JSON lines carry `function_name`): one resource per domain, not one per
+        function, in a stack that CloudFormation caps at 500 resources (docs/decisions.md)."""
+        found = self._function_logs.get(scope.node.path)
+        if found is None:
+            found = self._function_logs[scope.node.path] = self.log_group(scope, "FunctionLogs")
+        return found
+
     def function(self, scope: Construct, spec: FunctionSpec) -> lambda_.Function:
-        """A function with its own role (logs only, until the domain adds statements), log group and error alarm."""
-        log_group = self.log_group(scope, f"{spec.name}Logs")
+        """A function with its own role (logs only, until the domain adds statements) and error alarm, writing to
+        its domain's log group."""
+        log_group = self.function_logs(scope)
         role = iam.Role(
             scope,
             f"{spec.name}Role",

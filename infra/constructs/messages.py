@@ -34,7 +34,7 @@ from functions.messages.dal.exports import EXPORTS_PREFIX
 from functions.messages.dal.items import INDEXES
 from infra import constants
 from infra.constructs.api import ApiConstruct
-from infra.constructs.domain import DomainConstruct, only
+from infra.constructs.domain import DomainConstruct, TableUse, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.messages_export import export_definition
 from infra.constructs.messages_tiering import tiering_definition
@@ -89,8 +89,8 @@ class MessagesConstruct(DomainConstruct):
     ) -> None:
         super().__init__(scope, construct_id, foundation=foundation, api=api)
         self._archive_bucket = storage.archive
-        # The audit trail: its head is read and an entry appended by every permission check and webhook refusal.
-        self._audit = [only(audit_table, "GetItem")], [only(audit_table, "PutItem")]
+        # The audit trail: every permission check and webhook refusal inserts its entries, reading nothing.
+        self._audit: tuple[list[TableUse], list[TableUse]] = [], [audit_appends(audit_table)]
         queues: list[sqs.Queue] = []
         replay = only(self.table, "PutItem", "UpdateItem")  # the dedup marker: a conditional put, then confirmed
         for provider, (module, description) in _WEBHOOKS.items():

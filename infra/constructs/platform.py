@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.api import ApiConstruct
-from infra.constructs.domain import DomainConstruct, only
+from infra.constructs.domain import DomainConstruct, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 
 
@@ -54,8 +54,7 @@ class PlatformConstruct(DomainConstruct):
             "GET",
             "/v1/me",
             handler="functions.platform.handlers.me.lambda_handler",
-            reads=[only(audit_table, "GetItem")],
-            writes=[only(audit_table, "PutItem")],
+            writes=[audit_appends(audit_table)],
         )
 
     def _build_pre_token_trigger(self, api: ApiConstruct) -> None:

@@ -25,7 +25,7 @@ from constructs import Construct
 from functions.retention.dal.items import BY_PERSON_INDEX, PEOPLE_BY_REFS_INDEX
 from functions.retention.models.entities import DueKind
 from infra.constructs.api import ApiConstruct
-from infra.constructs.domain import DomainConstruct, TableUse, only
+from infra.constructs.domain import DomainConstruct, TableUse, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.retention_sweep import sweep_definition
 from infra.constructs.storage import StorageConstruct
@@ -94,11 +94,11 @@ class RetentionConstruct(DomainConstruct):
 
     @property
     def _audited(self) -> list[TableUse]:
-        return [only(self._audit, "PutItem")]
+        return [audit_appends(self._audit)]
 
     @property
     def _audit_reads(self) -> list[TableUse]:
-        return [only(self._audit, "GetItem")]
+        return []  # the request path reads nothing of the audit trail
 
     def _data_key_env(self) -> dict[str, str]:
         return {"DATA_KEY_ARN": self.foundation.data_key.key_arn}

@@ -20,6 +20,7 @@ def tenant_table(
     indexes: Mapping[str, tuple[str, str]] | None = None,
     point_in_time_recovery: bool = True,
     ttl_attribute: str | None = None,
+    stream: dynamodb.StreamViewType | None = None,
 ) -> dynamodb.Table:
     """`indexes` maps a global secondary index's name to its (partition, sort) attributes, projecting all; both are
     strings, except a sort attribute written `name:N`, a number.
@@ -42,6 +43,7 @@ def tenant_table(
         deletion_protection=stage.deletion_protection,
         removal_policy=stage.removal_policy,
         time_to_live_attribute=ttl_attribute,
+        stream=stream,
     )
     for name, (partition, sort) in (indexes or {}).items():
         sort_name, _, sort_type = sort.partition(":")

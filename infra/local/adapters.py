@@ -58,6 +58,29 @@ def event_archive_names() -> None:
     Archive.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
 
 
+def kms_key_specs() -> None:
+    """moto's AWS::KMS::Key creates every key as SYMMETRIC_DEFAULT for ENCRYPT_DECRYPT, ignoring `KeySpec` and
+    `KeyUsage`: create the key the template asks for (the audit digests' ECC_NIST_P256 signing key)."""
+    from moto.kms.models import Key, kms_backends
+
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        key = kms_backends[account_id][region_name].create_key(
+            policy=properties["KeyPolicy"],
+            key_usage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=properties.get("Description"),
+            tags=properties.get("Tags", []),
+        )
+        key.key_rotation_status = properties.get("EnableKeyRotation", False)
+        key.enabled = properties.get("Enabled", True)
+        return key
+
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+
+
 def bucket_eventbridge_notifications() -> None:
     """moto's AWS::S3::Bucket ignores `NotificationConfiguration`: apply its EventBridgeConfiguration through the
     API moto does implement (PutBucketNotificationConfiguration), so the bucket publishes Object Created to the
@@ -139,9 +162,11 @@ def _target_payload(target: dict[str, Any], event: dict[str, Any]) -> str:
 
 def sqs_event_sources() -> None:
     """moto invokes an SQS-mapped function inside `SendMessage`, one message per call, with fixed attributes and
-    no partial-batch responses: keep the mapping (the Lambda API still lists it) but detach it from the queue,
-    so that the runtime's poller (`infra/local/queues.py`) is the one consumer, as Lambda's poller is."""
+    no partial-batch responses, and a DynamoDB-stream-mapped function inside the write itself, synchronously:
+    keep the mapping (the Lambda API still lists it) but detach it from the queue or table, so that the runtime's
+    pollers (`infra/local/queues.py`, `infra/local/streams.py`) are the one consumer, as Lambda's pollers are."""
     from moto.awslambda.models import LambdaBackend
+    from moto.dynamodb.models import dynamodb_backends
     from moto.sqs.models import sqs_backends
 
     original = LambdaBackend.create_event_source_mapping
@@ -152,6 +177,9 @@ def sqs_event_sources() -> None:
             for queue in sqs_backends[self.account_id][self.region_name].queues.values():
                 if queue.queue_arn == mapping.event_source_arn:
                     queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        if ":dynamodb:" in str(mapping.event_source_arn):  # a table's stream: polled by infra/local/streams.py
+            for table in dynamodb_backends[self.account_id][self.region_name].tables.values():
+                table.lambda_event_source_mappings.pop(mapping.function_arn, None)
         return mapping
 
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
@@ -284,6 +312,7 @@ def apply_static() -> None:
         return
     transactions_snapshot_items()
     kms_cloudformation_tags()
+    kms_key_specs()
     event_bus_physical_id()
     event_archive_names()
     bucket_eventbridge_notifications()

@@ -42,6 +42,7 @@ from infra.local.functions import Deployed, FunctionHost, worker_base_environmen
 from infra.local.gateway import AccessLog, Gateway
 from infra.local.queues import QueuePoller
 from infra.local.scheduler import LocalClock, ScheduleError, Scheduler
+from infra.local.streams import StreamPoller
 from infra.local.template import Assembly, RetryPolicy, ScheduleDef, TargetDef, load
 from infra.local.tokens import LocalUserPool
 
@@ -69,6 +70,7 @@ class LocalRuntime:
         self.gateway: Gateway | None = None
         self.scheduler: Scheduler | None = None
         self.queues: QueuePoller | None = None
+        self.streams: StreamPoller | None = None
         self.access_log: AccessLog | None = None
         self.pool = LocalUserPool(region=REGION)
         self.delivery: TargetDelivery | None = None
@@ -134,17 +136,28 @@ class LocalRuntime:
         self.scheduler.start()
         self.queues = QueuePoller(emulator.client, self.functions.invoke, self.functions.logical_id, REGION, self.say)
         self.queues.start()
+        self.streams = StreamPoller(emulator.client, self.functions.invoke, self.functions.logical_id, REGION, self.say)
+        self.streams.start()
         self._write_session()
 
     def stop(self) -> None:
-        for part in (self.gateway, self.scheduler, self.queues, self.access_log, self.functions, self.emulator):
+        for part in (
+            self.gateway,
+            self.scheduler,
+            self.queues,
+            self.streams,
+            self.access_log,
+            self.functions,
+            self.emulator,
+        ):
             if part is None:
                 continue
             try:
                 part.stop() if not isinstance(part, AccessLog) else part.close()
             except Exception as exc:
                 self.say(f"[local] stopping {type(part).__name__}: {exc}")
-        self.gateway = self.scheduler = self.queues = self.access_log = self.functions = self.emulator = None
+        self.gateway = self.scheduler = self.queues = self.streams = self.access_log = self.functions = None
+        self.emulator = None
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
@@ -422,6 +435,7 @@ class LocalRuntime:
                 "emulator_endpoint": self.emulator.endpoint if self.emulator else None,
                 "functions": self.functions.stats() if self.functions else {},
                 "queue_batches_delivered": self.queues.batches if self.queues else 0,
+                "stream_batches_delivered": self.streams.batches if self.streams else 0,
                 "target_deliveries": self.delivery.summary() if self.delivery else {},
                 "state_machines": self.state_machine_arns,
             }

@@ -368,6 +368,5 @@ def test_the_restore_drill_restores_the_messages_table_and_checks_it_against_the
     report = json.loads(capsys.readouterr().out)
     assert status == 0, report
     assert report["ok"] is True and report["mismatches"] == [] and report["messages"] > 0
-    assert report["tenants"]["acme"]["audit_chain"] == "ok"
     assert report["kept"] is False and report["deleted"] is True
     assert report["restored_table"] not in runtime.aws("dynamodb").list_tables()["TableNames"]

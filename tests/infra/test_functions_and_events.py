@@ -59,15 +59,17 @@ def test_each_function_has_its_own_role(synth: Synth) -> None:
     assert shared == [], roles
 
 
-def test_each_function_has_its_own_log_group_with_retention(synth: Synth) -> None:
+def test_each_function_logs_to_its_domains_log_group_with_retention(synth: Synth) -> None:
     groups = synth.of_type("AWS::Logs::LogGroup")
-    used: list[str] = []
+    by_domain: dict[str, set[str]] = {}
     for logical_id, fn in synth.our_functions().items():
         group = ref_target(fn["Properties"].get("LoggingConfig", {}).get("LogGroup"))
         assert group in groups, f"{logical_id}: no log group of the stack"
         assert groups[group]["Properties"].get("RetentionInDays", 0) > 0, group
-        used.append(group)
-    assert len(set(used)) == len(used), used
+        assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON", logical_id
+        by_domain.setdefault(synth.paths[logical_id].split("/")[1], set()).add(str(group))
+    assert all(len(used) == 1 for used in by_domain.values()), by_domain  # one group per domain
+    assert len({g for used in by_domain.values() for g in used}) == len(by_domain)
 
 
 def test_layer_holds_aarch64_binaries(synth: Synth) -> None:

@@ -1,321 +1,335 @@
-"""shared.audit.DynamoAuditLog against a moto table with the CDK key schema: the per-tenant hash chain."""
+"""The provable audit trail on moto (issue 13): requests insert, the linker links from the table's stream, the
+hourly job signs digests with an asymmetric KMS key into an Object Lock bucket, and both `ats-audit verify` (on an
+export) and the table-side check (on the chain) catch the review's attacks: an entry overwritten with the chain
+recomputed after it, the head rewound, the table restored to an earlier point."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
+from functions.audit.dal.chain import DynamoChainStore, chain_pk
+from functions.audit.dal.digests import KmsDigestSigner, S3DynamoDigestStore, digest_files
+from functions.audit.handlers import linker
+from functions.audit.logic.digests import write_digests
+from functions.audit.logic.verify import period_lines, verify_trail
 from shared import clock
-from shared.audit import GENESIS, AuditEntry, AuditRecord, DynamoAuditLog, Outcome, entry_hash
-from shared.errors import BadRequest, DependencyFailure
-from shared.keys import sequence_key, tenant_key
-from tests.integration.conftest import AUDIT_TABLE
+from shared.audit import AuditEntry, DynamoAuditLog, Outcome, batched
+from shared.audit_proof import canonical, entry_hash, load_public_key, parse_export_line
+from shared.keys import sequence_key
+from tests.conftest import make_lambda_context
+from tests.integration.conftest import REGION
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+TABLE = "it-audit-trail"
+BUCKET = "it-audit-locked"
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
-T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+@dataclass
+class Trail:
+    ddb: Any
+    streams: Any
+    stream_arn: str
+    signer: KmsDigestSigner
+    iterators: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> DynamoAuditLog:
+        return DynamoAuditLog(TABLE, client=self.ddb)
+
+    def chain(self) -> DynamoChainStore:
+        return DynamoChainStore(TABLE, client=self.ddb)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The stream records not read yet, every shard."""
+        out: list[dict[str, Any]] = []
+        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            iterator = (
+                self.iterators.get(shard_id)
+                or self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
+            answer = self.streams.get_records(ShardIterator=iterator)
+            out.extend(answer["Records"])
+            self.iterators[shard_id] = answer["NextShardIterator"]
+        return out
+
+    def link(self, records: list[dict[str, Any]] | None = None) -> dict[str, int]:
+        """Hand the stream's new records to the linker, as Lambda's poller does."""
+        records = self.records() if records is None else records
+        for record in records:
+            created = record["dynamodb"].get("ApproximateCreationDateTime")
+            if isinstance(created, datetime):
+                record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
+        result: dict[str, int] = linker.lambda_handler(
+            {"Records": records}, make_lambda_context("Linker"), store=self.chain()
+        )
+        return result
+
+    def digests(self, now: datetime, tenant: str = "acme") -> list[str]:
+        store = S3DynamoDigestStore(TABLE, BUCKET, dynamodb=self.ddb, s3=boto3.client("s3", region_name=REGION))
+        return write_digests(tenant, now, chain=self.chain(), store=store, signer=self.signer)
+
+    def export(self, directory: Path, tenant: str = "acme") -> Path:
+        """What an auditor downloads: the digests, the public key, and the chain's lines period by period."""
+        (directory / "digests").mkdir(parents=True)
+        files = digest_files(BUCKET, tenant, boto3.client("s3", region_name=REGION))
+        with (directory / "export.jsonl").open("wb") as out:
+            for item in files:
+                (directory / "digests" / Path(item.name).name).write_bytes(item.raw)
+                out.writelines(line + b"\n" for line in period_lines(self.chain(), item.digest))
+        (directory / "public.pem").write_bytes(self.signer.public_key_pem())
+        return directory
+
+    def verify_table(self, tenant: str = "acme") -> Any:
+        files = digest_files(BUCKET, tenant, boto3.client("s3", region_name=REGION))
+        return verify_trail(
+            tenant, chain=self.chain(), digests=files, public_key=load_public_key(self.signer.public_key_pem())
+        )
 
 
-def _entry(tenant: str, n: int, *, outcome: Outcome = Outcome.ALLOWED) -> AuditEntry:
+@pytest.fixture
+def trail(aws: Any) -> Iterator[Trail]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    stream_arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(
+        Bucket=BUCKET,
+        CreateBucketConfiguration={"LocationConstraint": REGION},  # type: ignore[typeddict-item]
+        ObjectLockEnabledForBucket=True,
+    )
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    clock.freeze(T0)
+    # botocore now calls `<account>.streams-ddb.<region>`, a host moto's mock does not route: name moto's own.
+    streams = boto3.client(
+        "dynamodbstreams", region_name=REGION, endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com"
+    )
+    yield Trail(ddb, streams, stream_arn, KmsDigestSigner(key, kms))
+    clock.freeze(None)
+
+
+def entry(n: int, *, tenant: str = "acme", request: str | None = None) -> AuditEntry:
     return AuditEntry(
         tenant=tenant,
-        actor=f"user-{n}",
-        action="identity:read",
-        resource=f"identity/user-{n}",
-        outcome=outcome,
-        request_id=f"{tenant}-req-{n}",
-        source_ip="198.51.100.1",
-        at=T0 + timedelta(seconds=n),
+        actor=f"user:u-{n % 3}",
+        action="messages:read",
+        resource=f"/v1/messages/m-{n}",
+        outcome=Outcome.ALLOWED,
+        request_id=request or f"req-{n}",
+        source_ip="203.0.113.7",
     )
 
 
-def _key(tenant: str, seq: int) -> dict[str, Any]:
-    return {"pk": {"S": tenant_key(tenant, "AUDIT")}, "sk": {"S": sequence_key("SEQ", seq)}}
+def calls_to(client: Any) -> list[str]:
+    made: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: made.append(model.name))
+    return made
 
 
-def _head(ddb: DynamoDBClient, tenant: str) -> dict[str, Any]:
-    item = ddb.get_item(TableName=AUDIT_TABLE, Key={"pk": {"S": tenant_key(tenant, "AUDIT")}, "sk": {"S": "HEAD"}})
-    return dict(item["Item"])
+def record_requests(trail: Trail, count: int, *, start: int = 0, tenant: str = "acme") -> None:
+    for n in range(start, start + count):
+        with batched():
+            trail.log().append(entry(n, tenant=tenant))
 
 
-@pytest.fixture
-def audit(tables: dict[str, str], ddb: DynamoDBClient) -> DynamoAuditLog:
-    return DynamoAuditLog(tables["audit"], client=ddb)
+# --- the request path -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def two_chains(audit: DynamoAuditLog) -> dict[str, list[AuditRecord]]:
-    """Five entries for acme and three for globex, interleaved."""
-    chains: dict[str, list[AuditRecord]] = {"acme": [], "globex": []}
-    for n in range(1, 6):
-        chains["acme"].append(audit.append(_entry("acme", n)))
-        if n <= 3:
-            chains["globex"].append(audit.append(_entry("globex", n, outcome=Outcome.DENIED)))
-    return chains
+def test_a_request_inserts_all_it_audited_in_one_write_and_reads_nothing(trail: Trail) -> None:
+    made = calls_to(trail.ddb)
+    log = trail.log()
+
+    with batched():
+        for n in range(3):
+            log.append(entry(n, request="req-one"))
+
+    assert made == ["PutItem"]
+    (item,) = trail.ddb.scan(TableName=TABLE)["Items"]
+    assert "#AUDITIN#" in item["pk"]["S"] and item["count"] == {"N": "3"}
+    assert [e.resource for e in log.entries("acme")] == [f"/v1/messages/m-{n}" for n in range(3)]
 
 
-def test_appends_are_chained_and_stored_per_tenant(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]], ddb: DynamoDBClient
-) -> None:
-    acme = two_chains["acme"]
-    assert [r.seq for r in acme] == [1, 2, 3, 4, 5]
-    assert acme[0].prev_hash == GENESIS
-    for prev, record in zip(acme, acme[1:], strict=False):
-        assert record.prev_hash == prev.hash
-    assert acme[2].hash == entry_hash(acme[1].hash, 3, _entry("acme", 3))
+def test_a_retried_request_is_recorded_once(trail: Trail) -> None:
+    with batched():
+        trail.log().append(entry(1))
+    clock.freeze(T0 + timedelta(seconds=3))  # the retry's entries carry a later time: the facts are the same
+    with batched():
+        trail.log().append(entry(1))
 
-    # The stored item: tenant-first key, zero-padded sequence sort key, every field as written.
-    item = ddb.get_item(TableName=AUDIT_TABLE, Key=_key("acme", 3))["Item"]
-    assert item["pk"] == {"S": "T#acme#AUDIT"}
-    assert item["sk"] == {"S": "SEQ#000000000003"}
-    assert item["seq"] == {"N": "3"}
-    assert item["actor"] == {"S": "user-3"}
-    assert item["outcome"] == {"S": "allowed"}
-    assert item["request_id"] == {"S": "acme-req-3"}
-    assert item["hash"] == {"S": acme[2].hash}
-    assert "reason" not in item  # None fields are not stored
-
-    head = _head(ddb, "acme")
-    assert head["seq"] == {"N": "5"}
-    assert head["hash"] == {"S": acme[-1].hash}
-    assert _head(ddb, "globex")["seq"] == {"N": "3"}
+    assert len(trail.ddb.scan(TableName=TABLE)["Items"]) == 1
 
 
-def test_entries_come_back_in_order_and_only_for_their_tenant(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]]
-) -> None:
-    acme = audit.entries("acme")
-    assert acme == two_chains["acme"]
-    assert [r.request_id for r in acme] == [f"acme-req-{n}" for n in range(1, 6)]
-    assert {r.tenant for r in acme} == {"acme"}
-
-    globex = audit.entries("globex")
-    assert [r.seq for r in globex] == [1, 2, 3]
-    assert {r.outcome for r in globex} == {Outcome.DENIED}
-
-    assert [r.seq for r in audit.entries("acme", after_seq=2, limit=2)] == [3, 4]
-    assert audit.entries("initech") == []
+# --- the single writer ------------------------------------------------------------------------------------------
 
 
-def test_entries_pages_through_more_than_one_query(audit: DynamoAuditLog) -> None:
-    for n in range(1, 13):
-        audit.append(_entry("acme", n))
-    assert [r.seq for r in audit.entries("acme", limit=100)] == list(range(1, 13))
-    # verify() reads in pages too: a page size smaller than the chain must still see every entry.
-    result = audit.verify("acme", page_size=5)
-    assert result.ok and result.entries == 12
+def test_the_linker_links_every_entry_once_into_per_shard_chains(trail: Trail) -> None:
+    record_requests(trail, 20)
+    record_requests(trail, 3, tenant="globex")
+    records = trail.records()
+
+    first = trail.link(records)
+    again = trail.link(records)  # Lambda delivers a batch again after a failure: nothing is linked twice
+
+    assert first["linked_entries"] == 23 and first["changes_not_inserts"] == 0
+    assert again["linked_entries"] == 0 and again["already_linked"] == 23
+    chain, seen = trail.chain(), 0
+    for shard in range(8):
+        prev = bytes(32)
+        for seq, line in enumerate(chain.lines("acme", shard, after_seq=0), start=1):
+            exported = parse_export_line(line.encode())
+            assert (exported.entry["seq"], exported.entry["shard"]) == (seq, shard)
+            assert exported.stored_hash == entry_hash(prev, exported.entry)  # SHA-256(prev || canonical entry)
+            assert exported.body == canonical(exported.entry)
+            prev, seen = exported.stored_hash, seen + 1
+    assert seen == 20
+    assert trail.chain().tenants() == ["acme", "globex"]
 
 
-def test_intact_chains_verify(audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]]) -> None:
-    acme = audit.verify("acme")
-    assert (acme.ok, acme.entries, acme.broken_at, acme.problem) == (True, 5, None, None)
-    globex = audit.verify("globex")
-    assert (globex.ok, globex.entries) == (True, 3)
-    empty = audit.verify("initech")
-    assert (empty.ok, empty.entries) == (True, 0)
-
-
-@pytest.mark.parametrize(
-    ("attribute", "forged"),
-    [("outcome", {"S": "denied"}), ("actor", {"S": "someone-else"}), ("at", {"S": "2025-03-01T12:00:03Z"})],
-)
-def test_an_altered_entry_is_reported_and_other_tenants_are_unaffected(
-    audit: DynamoAuditLog,
-    two_chains: dict[str, list[AuditRecord]],
-    ddb: DynamoDBClient,
-    attribute: str,
-    forged: dict[str, str],
-) -> None:
-    ddb.update_item(
-        TableName=AUDIT_TABLE,
-        Key=_key("acme", 3),
-        UpdateExpression="SET #a = :v",
-        ExpressionAttributeNames={"#a": attribute},
-        ExpressionAttributeValues={":v": forged},
+def test_a_change_that_is_not_an_insert_is_counted_and_alarmed(trail: Trail) -> None:
+    record_requests(trail, 1)
+    trail.link()
+    (chained,) = [i for i in trail.ddb.scan(TableName=TABLE)["Items"] if i["sk"]["S"].startswith("SEQ#")]
+    trail.ddb.update_item(
+        TableName=TABLE,
+        Key={"pk": chained["pk"], "sk": chained["sk"]},
+        UpdateExpression="SET #o = :o",
+        ExpressionAttributeNames={"#o": "outcome"},
+        ExpressionAttributeValues={":o": {"S": "denied"}},
     )
+    trail.ddb.delete_item(TableName=TABLE, Key={"pk": chained["pk"], "sk": chained["sk"]})
 
-    result = audit.verify("acme")
-    assert (result.ok, result.broken_at, result.problem, result.entries) == (False, 3, "entry altered", 2)
-    assert audit.verify("globex").ok
-
-
-def test_an_altered_entry_with_a_recomputed_hash_breaks_the_next_link(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]], ddb: DynamoDBClient
-) -> None:
-    # A forger who also recomputes the altered entry's own hash still breaks the link from entry 4.
-    original = two_chains["acme"][2]
-    forged = original.model_copy(update={"outcome": Outcome.DENIED})
-    base = AuditEntry(**forged.model_dump(include=set(AuditEntry.model_fields)))
-    new_hash = entry_hash(original.prev_hash, 3, base)
-    ddb.update_item(
-        TableName=AUDIT_TABLE,
-        Key=_key("acme", 3),
-        UpdateExpression="SET outcome = :o, #h = :h",
-        ExpressionAttributeNames={"#h": "hash"},
-        ExpressionAttributeValues={":o": {"S": "denied"}, ":h": {"S": new_hash}},
-    )
-
-    result = audit.verify("acme")
-    assert (result.ok, result.broken_at, result.problem) == (False, 4, "entry altered")
+    assert trail.link()["changes_not_inserts"] == 2
 
 
-def test_a_deleted_middle_entry_is_reported(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]], ddb: DynamoDBClient
-) -> None:
-    ddb.delete_item(TableName=AUDIT_TABLE, Key=_key("acme", 2))
-
-    result = audit.verify("acme")
-    assert (result.ok, result.broken_at, result.problem, result.entries) == (False, 2, "entry missing", 1)
-    assert audit.verify("globex").ok
+# --- digests, export, verification -----------------------------------------------------------------------------
 
 
-def test_a_deleted_last_entry_is_reported_through_the_head(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]], ddb: DynamoDBClient
-) -> None:
-    ddb.delete_item(TableName=AUDIT_TABLE, Key=_key("acme", 5))
-
-    result = audit.verify("acme")
-    assert (result.ok, result.broken_at, result.problem, result.entries) == (False, 5, "entries missing at the end", 4)
-    assert audit.verify("globex").ok
-
-
-def test_a_head_rewound_with_the_last_entry_is_still_reported_when_the_hash_differs(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]], ddb: DynamoDBClient
-) -> None:
-    # Deleting the last entry and moving the head's seq back (but not its hash) is caught by the head hash.
-    ddb.delete_item(TableName=AUDIT_TABLE, Key=_key("acme", 5))
-    ddb.update_item(
-        TableName=AUDIT_TABLE,
-        Key={"pk": {"S": "T#acme#AUDIT"}, "sk": {"S": "HEAD"}},
-        UpdateExpression="SET seq = :s",
-        ExpressionAttributeValues={":s": {"N": "4"}},
-    )
-
-    result = audit.verify("acme")
-    assert (result.ok, result.problem) == (False, "entries missing at the end")
+def build_history(trail: Trail) -> None:
+    """Three hours of requests, linked as they come, digested after each hour."""
+    for hour in range(3):
+        clock.freeze(T0 + timedelta(hours=hour, minutes=10))
+        record_requests(trail, 15, start=hour * 100)
+        trail.link()
+        clock.freeze(T0 + timedelta(hours=hour + 1, minutes=5))
+        assert len(trail.digests(clock.now())) == 1
 
 
-def test_appends_after_verification_continue_the_chain(
-    audit: DynamoAuditLog, two_chains: dict[str, list[AuditRecord]]
-) -> None:
-    record = audit.append(_entry("acme", 6))
-    assert (record.seq, record.prev_hash) == (6, two_chains["acme"][-1].hash)
-    assert audit.verify("acme").entries == 6
+def test_hourly_digests_are_signed_chained_and_an_export_verifies(trail: Trail, tmp_path: Path) -> None:
+    from functions.audit.cli import main
+
+    build_history(trail)
+
+    keys = sorted(o["Key"] for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert [k for k in keys if k.startswith("audit/digests/acme/")] == [
+        "audit/digests/acme/2026/11/27/20261127T090000Z.json",
+        "audit/digests/acme/2026/11/27/20261127T100000Z.json",
+        "audit/digests/acme/2026/11/27/20261127T110000Z.json",
+    ]
+    assert trail.verify_table().ok
+    exported = trail.export(tmp_path / "audit")
+    args = ["verify", "--log", str(exported / "export.jsonl"), "--digests", str(exported / "digests")]
+    args += ["--public-key", str(exported / "public.pem"), "--quiet"]
+    assert main(args) == 0
+
+    # One byte of the export edited: the verification fails and names the entry.
+    lines = (exported / "export.jsonl").read_bytes().split(b"\n")
+    lines[20] = lines[20].replace(b"messages:read", b"messages:reaD")
+    (exported / "export.jsonl").write_bytes(b"\n".join(lines))
+    assert main(args) == 1
 
 
-def test_entries_use_the_service_clock_by_default(audit: DynamoAuditLog) -> None:
-    clock.freeze(T0)
-    entry = AuditEntry(
-        tenant="acme", actor="a", action="identity:read", resource="r", outcome=Outcome.ALLOWED, request_id="r1"
-    )
-    audit.append(entry)
-    assert audit.entries("acme")[0].at == T0
+def test_an_empty_hour_gets_its_digest_and_a_missed_run_catches_up(trail: Trail) -> None:
+    record_requests(trail, 2)
+    trail.link()
+    assert len(trail.digests(T0 + timedelta(hours=1, minutes=5))) == 1
+    assert len(trail.digests(T0 + timedelta(hours=4, minutes=5))) == 3  # two empty hours and one more
+    assert len(trail.digests(T0 + timedelta(hours=4, minutes=35))) == 0  # nothing twice
+    assert trail.verify_table().ok
 
 
-def test_an_invalid_tenant_is_refused_before_anything_is_written(audit: DynamoAuditLog, ddb: DynamoDBClient) -> None:
-    with pytest.raises(BadRequest):
-        audit.append(_entry("Not A Tenant", 1))
-    assert ddb.scan(TableName=AUDIT_TABLE)["Count"] == 0
+def _chain_items(trail: Trail, tenant: str = "acme") -> list[dict[str, Any]]:
+    items = []
+    for shard in range(8):
+        items += trail.ddb.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":pk": {"S": chain_pk(tenant, shard)}, ":s": {"S": "SEQ#"}},
+        )["Items"]
+    return items
 
 
-class RacingClient:
-    """Delegates to a real client; before the first `transact_write_items` it lets a rival append first."""
+def test_an_entry_overwritten_with_the_chain_recomputed_after_it_is_caught(trail: Trail) -> None:
+    build_history(trail)
+    shard = next(s for s in range(8) if len(list(trail.chain().lines("acme", s, after_seq=0))) >= 3)
+    lines = [parse_export_line(line.encode()) for line in trail.chain().lines("acme", shard, after_seq=0)]
+    # The attacker rewrites the first entry and every hash after it, so the chain in the table links again.
+    prev = bytes(32)
+    for index, exported in enumerate(lines):
+        fields = dict(exported.entry)
+        if index == 0:
+            fields["outcome"] = "denied"
+        digest = entry_hash(prev, fields)
+        trail.ddb.put_item(
+            TableName=TABLE,
+            Item={
+                "pk": {"S": chain_pk("acme", shard)},
+                "sk": {"S": sequence_key("SEQ", fields["seq"])},
+                "line": {"S": digest.hex() + "\t" + canonical(fields).decode()},
+                "hash": {"S": digest.hex()},
+            },
+        )
+        prev = digest
 
-    def __init__(self, real: DynamoDBClient, rival: DynamoAuditLog, rival_entry: AuditEntry, races: int = 1) -> None:
-        self._real = real
-        self._rival = rival
-        self._rival_entry = rival_entry
-        self._races = races
-        self.transactions = 0
-        self.cancelled = 0
-        self._raced = 0
+    result = trail.verify_table()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def transact_write_items(self, **kwargs: Any) -> Any:
-        self.transactions += 1
-        if self._races > 0:
-            self._races -= 1
-            # Each race is a different fact (the same one again would be recorded once, not appended).
-            suffix = f"-{self._raced}" if self._raced else ""
-            entry = self._rival_entry.model_copy(update={"request_id": self._rival_entry.request_id + suffix})
-            self._raced += 1
-            self._rival.append(entry)  # commits between our head read and our transaction
-        try:
-            return self._real.transact_write_items(**kwargs)
-        except self._real.exceptions.TransactionCanceledException:
-            self.cancelled += 1
-            raise
+    assert not result.ok and f"shard {shard} seq 1" in str(result.problem)
+    assert trail.link()["changes_not_inserts"] == len(lines)  # and every overwrite raised the alarm's metric
 
 
-@pytest.mark.parametrize("existing", [0, 2], ids=["empty-chain", "existing-chain"])
-def test_a_racing_append_is_retried_on_the_new_head_instead_of_forking(
-    audit: DynamoAuditLog, ddb: DynamoDBClient, existing: int
-) -> None:
-    for n in range(1, existing + 1):
-        audit.append(_entry("acme", n))
-    rival_entry = _entry("acme", 100)
-    racing = RacingClient(ddb, DynamoAuditLog(AUDIT_TABLE, client=ddb), rival_entry)
-    loser = DynamoAuditLog(AUDIT_TABLE, client=racing)  # type: ignore[arg-type]
+def test_a_rewound_head_is_caught(trail: Trail) -> None:
+    build_history(trail)
+    last = max(_chain_items(trail), key=lambda i: (i["at"]["S"], i["sk"]["S"]))
+    trail.ddb.delete_item(TableName=TABLE, Key={"pk": last["pk"], "sk": last["sk"]})
 
-    record = loser.append(_entry("acme", 200))
+    result = trail.verify_table()
 
-    # The first transaction lost the race on the head and was cancelled; the retry chained onto the rival.
-    assert (racing.transactions, racing.cancelled) == (2, 1)
-    stored = audit.entries("acme")
-    assert [r.request_id for r in stored[existing:]] == ["acme-req-100", "acme-req-200"]
-    assert record.seq == existing + 2
-    assert record.prev_hash == stored[existing].hash
-    verification = audit.verify("acme")
-    assert (verification.ok, verification.entries) == (True, existing + 2)
+    assert not result.ok and "2026-11-27T11:00:00Z" in str(result.problem)  # the last period lost its tail
 
 
-def test_an_append_that_keeps_losing_gives_up_with_a_dependency_failure(
-    audit: DynamoAuditLog, ddb: DynamoDBClient
-) -> None:
-    racing = RacingClient(ddb, DynamoAuditLog(AUDIT_TABLE, client=ddb), _entry("acme", 100), races=100)
-    loser = DynamoAuditLog(AUDIT_TABLE, client=racing)  # type: ignore[arg-type]
+def test_a_table_restored_to_an_earlier_point_is_caught(trail: Trail) -> None:
+    build_history(trail)
+    # What a restore to 10:30 gives back: the chain as it was then, without what was linked afterwards.
+    for item in _chain_items(trail):
+        if item["linked_at"]["S"] > "2026-11-27T10:30":
+            trail.ddb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
 
-    with pytest.raises(DependencyFailure):
-        loser.append(_entry("acme", 200))
+    result = trail.verify_table()
 
-    assert racing.transactions == racing.cancelled == 8
-    stored = audit.entries("acme")
-    # only the rival's appends, never a fork
-    assert [r.request_id for r in stored] == ["acme-req-100"] + [f"acme-req-100-{n}" for n in range(1, 8)]
-    assert audit.verify("acme").ok
+    assert not result.ok and "2026-11-27T11:00:00Z" in str(result.problem)
 
 
-def test_the_same_fact_appended_again_is_recorded_once(audit: DynamoAuditLog, ddb: DynamoDBClient) -> None:
-    # Given an entry already in the chain
-    first = audit.append(_entry("acme", 1))
-    audit.append(_entry("acme", 2))
-    # When the same fact is appended again later (a retried invocation: same request, actor, action, resource
-    # and outcome, a later time)
-    again = audit.append(_entry("acme", 1).model_copy(update={"at": T0 + timedelta(hours=1)}))
-    # Then the record already in the chain is returned and nothing is added
-    assert again == first
-    assert [r.seq for r in audit.entries("acme")] == [1, 2]
-    assert audit.verify("acme").ok
-
-
-@pytest.mark.parametrize(
-    "change",
-    [{"action": "identity:write"}, {"resource": "identity/other"}, {"outcome": Outcome.DENIED}, {"actor": "x"}],
-    ids=["action", "resource", "outcome", "actor"],
-)
-def test_a_different_fact_under_the_same_request_is_appended(audit: DynamoAuditLog, change: dict[str, Any]) -> None:
-    audit.append(_entry("acme", 1))
-    record = audit.append(_entry("acme", 1).model_copy(update=change))
-    assert record.seq == 2
-    assert audit.verify("acme").entries == 2
-
-
-def test_the_same_fact_in_another_tenant_is_its_own_entry(audit: DynamoAuditLog) -> None:
-    audit.append(_entry("acme", 1))
-    other = audit.append(_entry("acme", 1).model_copy(update={"tenant": "globex"}))
-    assert (other.tenant, other.seq) == ("globex", 1)
+def test_the_digest_store_never_replaces_a_digest(trail: Trail) -> None:
+    store = S3DynamoDigestStore(TABLE, BUCKET, dynamodb=trail.ddb, s3=boto3.client("s3", region_name=REGION))
+    assert store.put_object("audit/digests/acme/x.json", b'{"a":1}') == b'{"a":1}'
+    assert store.put_object("audit/digests/acme/x.json", b'{"a":2}') == b'{"a":1}'  # If-None-Match: kept as is
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="audit/digests/acme/x.json")
+    assert json.loads(body["Body"].read()) == {"a": 1}

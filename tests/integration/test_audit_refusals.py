@@ -61,16 +61,15 @@ def test_gateway_refusals_become_denied_entries_and_other_lines_are_skipped(
 
     audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
     records = audit.entries(GATEWAY_TENANT)
-    assert [(r.seq, r.request_id) for r in records] == [(1, "rid-401"), (2, "rid-403")]
-    first, second = records
+    assert sorted(r.request_id for r in records) == ["rid-401", "rid-403"]
+    first, second = sorted(records, key=lambda r: r.request_id)
     assert (first.tenant, first.actor, first.outcome) == (GATEWAY_TENANT, "anonymous", Outcome.DENIED)
     assert (first.action, first.resource, first.source_ip) == ("GET /v1/me", "/v1/me", "198.51.100.23")
     assert first.reason == "401: Unauthorized"
     assert second.reason == "403: User is not authorized to access this resource"
-    assert audit.verify(GATEWAY_TENANT).ok
-    # Nothing is written under a real tenant: an unverified token's tenant claim is never trusted.
-    items = ddb.scan(TableName=AUDIT_TABLE)["Items"]
-    assert {item["pk"]["S"] for item in items} == {"T#_gateway#AUDIT"}
+    # One insert for the batch, and nothing under a real tenant: an unverified token's tenant claim is never trusted.
+    (item,) = ddb.scan(TableName=AUDIT_TABLE)["Items"]
+    assert item["pk"]["S"].startswith("T#_gateway#AUDITIN#")
 
 
 def test_refusals_made_after_a_function_ran_are_left_to_the_function(
@@ -133,30 +132,27 @@ def test_sparse_lines_get_placeholders_and_long_fields_are_truncated(
     assert second.resource == long_path[:512]
 
 
-def test_refusals_extend_the_existing_gateway_chain(
+def test_refusals_of_later_batches_join_the_gateway_trail(
     tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
     _handle(cloudwatch_logs_event([access_log("401", "rid-a")]), lambda_context)
     _handle(cloudwatch_logs_event([access_log("403", "rid-b"), access_log("401", "rid-c")]), lambda_context)
 
     audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
-    assert [(r.seq, r.request_id) for r in audit.entries(GATEWAY_TENANT)] == [(1, "rid-a"), (2, "rid-b"), (3, "rid-c")]
-    assert audit.verify(GATEWAY_TENANT).entries == 3
+    assert sorted(r.request_id for r in audit.entries(GATEWAY_TENANT)) == ["rid-a", "rid-b", "rid-c"]
 
 
 def test_a_retried_batch_adds_no_duplicates(
     tables: dict[str, str], ddb: DynamoDBClient, lambda_context: LambdaContext
 ) -> None:
-    # Given a batch whose invocation failed after its first refusal was audited, and is retried by Lambda
+    # Given a batch whose refusals are written together, in one insert, at the end of the invocation
     batch = cloudwatch_logs_event([access_log("401", "rid-1"), access_log("403", "rid-2")])
-    _handle(cloudwatch_logs_event([access_log("401", "rid-1")]), lambda_context)
-    # When the whole batch is handled again
     _handle(batch, lambda_context)
+    # When Lambda retries the whole batch (the invocation failed after writing)
     _handle(batch, lambda_context)
-    # Then each refusal is in the chain once
+    # Then each refusal is in the trail once
     audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
-    assert [(r.seq, r.request_id) for r in audit.entries(GATEWAY_TENANT)] == [(1, "rid-1"), (2, "rid-2")]
-    assert audit.verify(GATEWAY_TENANT).ok
+    assert sorted(r.request_id for r in audit.entries(GATEWAY_TENANT)) == ["rid-1", "rid-2"]
 
 
 @pytest.mark.parametrize("path", ["cloudwatch_logs_api_access_refusals.json"])

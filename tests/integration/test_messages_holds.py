@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from functions.messages.models.holds_events import PurgedKind, PurgeReason, RecordPurged
-from shared.audit import AuditRecord, DynamoAuditLog
+from shared.audit import AuditEntry, DynamoAuditLog
 from tests.conftest import make_lambda_context
 from tests.integration import test_messages_ingest
 from tests.integration.conftest import ACCOUNT, AUDIT_TABLE, MESSAGES_TABLE, REGION, RestEventFactory, claims
@@ -140,7 +140,7 @@ def consume(*envelopes: dict[str, Any]) -> dict[str, Any]:
     return on_record_purged.lambda_handler(sqs_batch(*envelopes), make_lambda_context("EraseOnPurge"))
 
 
-def audit_trail(tenant: str = "acme") -> list[AuditRecord]:
+def audit_trail(tenant: str = "acme") -> list[AuditEntry]:
     return DynamoAuditLog(AUDIT_TABLE).entries(tenant, limit=1000)
 
 

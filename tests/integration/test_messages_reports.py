@@ -14,10 +14,11 @@ import boto3
 import pytest
 
 from functions.messages.logic.reports import SYNTHETIC_JOB
+from shared.audit import DynamoAuditLog
 from shared.permissions import POLICY, Permission
 from tests.conftest import make_lambda_context
 from tests.integration import test_messages_ingest
-from tests.integration.conftest import METRICS_NAMESPACE, REGION, RestEventFactory, claims
+from tests.integration.conftest import AUDIT_TABLE, METRICS_NAMESPACE, REGION, RestEventFactory, claims
 from tests.integration.test_messages_ingest import NOW, MessagesWorld, drain, record, sendgrid_batch, sg_event
 
 world = test_messages_ingest.world  # the fixture of the ingest tier's moto world
@@ -54,12 +55,8 @@ def recorded(message_id: str, status: str, seconds: int, **extra: Any) -> dict[s
 
 
 def audited(action: str, tenant: str = "acme") -> list[dict[str, Any]]:
-    items = boto3.client("dynamodb", region_name=REGION).scan(TableName="it-audit")["Items"]
-    return [
-        {k: v.get("S") for k, v in item.items()}
-        for item in items
-        if item.get("action", {}).get("S") == action and item["tenant"]["S"] == tenant
-    ]
+    entries = DynamoAuditLog(AUDIT_TABLE).entries(tenant)
+    return [e.model_dump(mode="json") for e in entries if e.action == action]
 
 
 @pytest.fixture

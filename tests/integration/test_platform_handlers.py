@@ -182,8 +182,7 @@ def test_me_returns_the_verified_identity_and_audits_the_read(
     records = DynamoAuditLog(AUDIT_TABLE, client=ddb).entries("acme")
     assert len(records) == 1
     record = records[0]
-    assert (record.seq, record.actor, record.action, record.resource) == (
-        1,
+    assert (record.actor, record.action, record.resource) == (
         "user:user-123",
         "identity:read",
         "identity/user-123",
@@ -194,7 +193,6 @@ def test_me_returns_the_verified_identity_and_audits_the_read(
         "203.0.113.7",
         NOW,
     )
-    assert DynamoAuditLog(AUDIT_TABLE, client=ddb).verify("acme").ok
 
 
 @pytest.mark.parametrize(
@@ -216,7 +214,7 @@ def test_me_reads_every_group_claim_format(
     assert body["roles"] == roles
 
 
-def test_each_call_extends_the_tenants_chain(
+def test_each_call_is_audited_under_its_tenant(
     tables: dict[str, str],
     ddb: DynamoDBClient,
     rest_event: RestEventFactory,
@@ -227,9 +225,8 @@ def test_each_call_extends_the_tenants_chain(
     _me(rest_event("/v1/me", claims=claims(tenant="globex"), request_id="req-g"), lambda_context)
 
     audit = DynamoAuditLog(AUDIT_TABLE, client=ddb)
-    assert [(r.seq, r.request_id) for r in audit.entries("acme")] == [(1, "req-0"), (2, "req-1"), (3, "req-2")]
+    assert sorted(r.request_id for r in audit.entries("acme")) == ["req-0", "req-1", "req-2"]
     assert [r.request_id for r in audit.entries("globex")] == ["req-g"]
-    assert audit.verify("acme").entries == 3
 
 
 @pytest.mark.parametrize(

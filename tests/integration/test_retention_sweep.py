@@ -490,7 +490,6 @@ def test_the_report_lands_once_in_the_export_bucket(
         "people",
     ]
     assert all(e.actor == "system:retention-sweep" and e.request_id == report["run_id"] for e in entries)
-    assert DynamoAuditLog(AUDIT_TABLE).verify("acme").ok
 
 
 def test_a_retried_page_repeats_only_what_follows_its_transaction(

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import CloudWatchLogsEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.platform.models.env import AuditedApiSettings
-from shared.audit import AuditEntry, AuditLog, DynamoAuditLog, Outcome
+from shared.audit import AuditEntry, AuditLog, DynamoAuditLog, Outcome, batched
 from shared.keys import GATEWAY_TENANT
 from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
@@ -42,20 +42,24 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, audit: AuditLo
         audit = DynamoAuditLog(load_settings(AuditedApiSettings).AUDIT_TABLE_NAME)
     data = CloudWatchLogsEvent(event).parse_logs_data()
     audited = skipped = 0
-    for log_event in data.log_events:
-        try:
-            record = json.loads(log_event.message)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            logger.warning("access-log line is not a JSON object", extra={"log_event_id": log_event.get_id})
-            skipped += 1
-            continue
-        # The same test as the subscription filter: a refusal, and no function ran (functions audit their own).
-        if str(record.get("status")) not in ("401", "403") or record.get("integrationStatus", "-") not in ("-", ""):
-            skipped += 1
-            continue
-        audit.append(_entry(record))
-        audited += 1
+    with batched():  # a burst of refusals is one insert, however many lines the batch holds
+        for log_event in data.log_events:
+            audited, skipped = _audit_line(log_event, audit, audited, skipped)
     metrics.add_metric(name="GatewayRefusalsAudited", unit="Count", value=audited)
     return {"audited": audited, "skipped": skipped}
+
+
+def _audit_line(log_event: Any, audit: AuditLog, audited: int, skipped: int) -> tuple[int, int]:
+    """Audit one access-log line if it is a refusal the gateway made: the counts (audited, skipped) after it."""
+    try:
+        record = json.loads(log_event.message)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        logger.warning("access-log line is not a JSON object", extra={"log_event_id": log_event.get_id})
+        return audited, skipped + 1
+    # The same test as the subscription filter: a refusal, and no function ran (functions audit their own).
+    if str(record.get("status")) not in ("401", "403") or record.get("integrationStatus", "-") not in ("-", ""):
+        return audited, skipped + 1
+    audit.append(_entry(record))
+    return audited + 1, skipped

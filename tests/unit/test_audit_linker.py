@@ -1,0 +1,105 @@
+"""The single writer's rules with the chain store in memory: an inbox item is linked after its chain's head, a
+lost race re-reads the head, a redelivered item is not linked twice, and a change that is not an insert is
+reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from functions.audit.dal.chain import AlreadyLinked, Head, HeadMoved
+from functions.audit.handlers.linker import SAMPLE_EVENT, changes_of
+from functions.audit.logic.linker import StreamChange, apply_changes, inbox_ref
+from shared.audit import AuditEntry, Outcome, inbox_item
+from shared.audit_proof import GENESIS, LinkedEntry, entry_hash
+from tests.conftest import sample_event
+
+
+class MemoryChain:
+    def __init__(self) -> None:
+        self.chains: dict[tuple[str, int], list[LinkedEntry]] = {}
+        self.sources: set[str] = set()
+        self.registered: list[str] = []
+        self.races = 0  # links refused as if another linker had taken the seq first
+
+    def head(self, tenant: str, shard: int) -> Head:
+        chain = self.chains.get((tenant, shard), [])
+        return Head(len(chain), chain[-1].hash if chain else GENESIS)
+
+    def link(self, tenant: str, shard: int, source: str, linked: Sequence[LinkedEntry]) -> None:
+        if source in self.sources:
+            raise AlreadyLinked(source)
+        if self.races:
+            self.races -= 1
+            self.chains.setdefault((tenant, shard), []).append(  # the other linker's entry
+                LinkedEntry({"seq": len(self.chains.get((tenant, shard), [])) + 1}, GENESIS, b"\x01" * 32)
+            )
+            raise HeadMoved(tenant)
+        chain = self.chains.setdefault((tenant, shard), [])
+        assert linked[0].entry["seq"] == len(chain) + 1
+        chain.extend(linked)
+        self.sources.add(source)
+
+    def register(self, tenant: str) -> None:
+        self.registered.append(tenant)
+
+
+def inserted(*resources: str, tenant: str = "acme") -> StreamChange:
+    entries = [
+        AuditEntry(
+            tenant=tenant, actor="user:u1", action="messages:read", resource=r, outcome=Outcome.ALLOWED, request_id="q"
+        )
+        for r in resources
+    ]
+    item = inbox_item(tenant, entries, entries[0].at)
+    return StreamChange("INSERT", item["pk"]["S"], item["sk"]["S"], item)
+
+
+def test_entries_are_linked_after_the_head_with_their_shard_and_seq() -> None:
+    store, first, second = MemoryChain(), inserted("a", "b"), inserted("c")
+
+    report = apply_changes([first, second], store)
+
+    assert report.linked_entries == 3 and store.registered.count("acme") >= 1
+    for (tenant, shard), chain in store.chains.items():
+        prev = GENESIS
+        for seq, linked in enumerate(chain, start=1):
+            assert (linked.entry["tenant"], linked.entry["shard"], linked.entry["seq"]) == (tenant, shard, seq)
+            assert linked.prev_hash == prev and linked.hash == entry_hash(prev, linked.entry)
+            prev = linked.hash
+
+
+def test_a_lost_race_rereads_the_head_and_links_after_it() -> None:
+    store = MemoryChain()
+    store.races = 2
+    change = inserted("a")
+
+    report = apply_changes([change], store)
+
+    ref = inbox_ref(change.pk)
+    assert ref is not None and report.linked_entries == 1
+    assert store.chains[ref][-1].entry["seq"] == 3  # after the two the other linker took
+
+
+def test_a_redelivered_item_is_not_linked_twice() -> None:
+    store, change = MemoryChain(), inserted("a")
+    apply_changes([change], store)
+
+    report = apply_changes([change], store)
+
+    assert (report.linked_entries, report.already_linked) == (0, 1)
+
+
+def test_the_sample_stream_event_links_its_insert_and_reports_its_modify() -> None:
+    store = MemoryChain()
+
+    report = apply_changes(changes_of(sample_event(SAMPLE_EVENT)), store)
+
+    assert report.linked_entries == 1
+    assert [(event, pk.split("#")[2]) for event, pk, _ in report.changes_not_inserts] == [("MODIFY", "AUDITIN")]
+
+
+@pytest.mark.parametrize("pk", ["T#acme#AUDIT#3", "AUDIT#TENANTS", "T#acme#AUDITIN#x", "T#acme#AUDIT#DIGEST"])
+def test_the_linkers_own_inserts_are_not_inbox_items(pk: str) -> None:
+    assert inbox_ref(pk) is None
