@@ -46,11 +46,23 @@ class AtsComplianceStack(Stack):
         platform = PlatformConstruct(self, "Platform", foundation=foundation, api=api, audit_table=audit.table)
         domains = {
             "Messages": MessagesConstruct(
-                self, "Messages", foundation=foundation, api=api, audit_table=audit.table, storage=storage
+                self,
+                "Messages",
+                foundation=foundation,
+                api=api,
+                audit_table=audit.table,
+                storage=storage,
+                grants_table=platform.table,
             ),
             "Failures": FailuresConstruct(self, "Failures", foundation=foundation, api=api),
             "Retention": RetentionConstruct(
-                self, "Retention", foundation=foundation, api=api, audit_table=audit.table, storage=storage
+                self,
+                "Retention",
+                foundation=foundation,
+                api=api,
+                audit_table=audit.table,
+                storage=storage,
+                grants_table=platform.table,
             ),
             "Assets": AssetsConstruct(self, "Assets", foundation=foundation, api=api),
         }

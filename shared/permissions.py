@@ -3,22 +3,32 @@
 Each permission is granted to roles (people), to scopes (machine clients), to system jobs and/or to webhook
 providers. A user is judged by its roles, an integration by its scopes, a system job or a webhook provider by
 its name; nothing else grants anything.
+
+The `auditor` role is just-in-time (issue 13, docs/auditor-access.md): a user whose only role holding a permission
+is `auditor` needs, besides the role, an active grant of a compliance officer covering the permission's resource
+kind (shared/access_grants.py), read at each check, never cached; the entry of an allowed check names the grant.
+Separation of duties: a user holding `system_admin` never uses auditor access (grant or not) and never grants it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from shared.audit import AuditEntry, AuditLog, Outcome
 from shared.auth import Actor, ActorKind, Role, Scope
-from shared.errors import Forbidden, NotFound
+from shared.errors import AppError, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from shared.access_grants import GrantReader
 
 
 class Permission(StrEnum):
     READ_OWN_IDENTITY = "identity:read"
     READ_AUDIT_TRAIL = "audit:read"
     EXPORT_AUDIT_TRAIL = "audit:export"
+    MANAGE_AUDITOR_ACCESS = "audit:grant"
     READ_MESSAGES = "messages:read"
     READ_MESSAGE_CONTENT = "messages:content:read"
     MANAGE_MESSAGE_POLICY = "messages:policy"
@@ -82,6 +92,9 @@ POLICY: dict[Permission, Grant] = {
         Role.AUDITOR, Role.COMPLIANCE_OFFICER, Role.SYSTEM_ADMIN, scopes=(Scope.AUDIT_READ,)
     ),
     Permission.EXPORT_AUDIT_TRAIL: _grant(Role.AUDITOR, Role.COMPLIANCE_OFFICER),
+    # Issue 13: only compliance officers give, read and revoke auditors' grants (never a system_admin: see
+    # _SYSTEM_ADMIN_REFUSED), and the auditor's access itself needs one (authorize).
+    Permission.MANAGE_AUDITOR_ACCESS: _grant(Role.COMPLIANCE_OFFICER),
     Permission.READ_MESSAGES: _grant(
         Role.RECRUITER,
         Role.HIRING_MANAGER,
@@ -139,7 +152,16 @@ if set(POLICY) != set(Permission):  # checked at import, so a permission without
 
 
 def is_allowed(actor: Actor, permission: Permission) -> bool:
+    """The policy table's answer alone, without auditor grants or separation of duties: a probe for what else a
+    caller may see (e.g. message content), never the gate; `authorize` is the gate."""
     return POLICY[permission].allows(actor)
+
+
+# Separation of duties (issue 13): permissions a user holding `system_admin` is refused whatever else they hold.
+_SYSTEM_ADMIN_REFUSED = {
+    Permission.MANAGE_AUDITOR_ACCESS: "separation of duties: a system_admin cannot grant auditor access",
+}
+_SYSTEM_ADMIN_AS_AUDITOR = "separation of duties: a system_admin cannot hold auditor access"
 
 
 def _refusal_reason(actor: Actor) -> str:
@@ -151,6 +173,47 @@ def _refusal_reason(actor: Actor) -> str:
     }[actor.kind]
 
 
+@dataclass(frozen=True)
+class _Decision:
+    allowed: bool
+    reason: str | None  # the audit entry's reason: why refused, or the auditor grant that allowed it
+    message: str | None = None  # the refusal's message to the caller
+    error: AppError | None = None  # raised instead of Forbidden when the grants could not be read
+
+
+def _auditor_only(actor: Actor, permission: Permission) -> bool:
+    """True when `auditor` is the only role of `actor` that holds `permission`."""
+    return actor.kind is ActorKind.USER and actor.roles & POLICY[permission].roles == {Role.AUDITOR}
+
+
+def _decide(actor: Actor, permission: Permission, grants: GrantReader | None, violation: str | None) -> _Decision:
+    if not is_allowed(actor, permission):
+        reason = _refusal_reason(actor)
+        return _Decision(False, reason, f"{permission.value} requires {POLICY[permission].describe()}")
+    if actor.kind is ActorKind.USER and Role.SYSTEM_ADMIN in actor.roles and permission in _SYSTEM_ADMIN_REFUSED:
+        return _Decision(False, _SYSTEM_ADMIN_REFUSED[permission], _SYSTEM_ADMIN_REFUSED[permission])
+    if _auditor_only(actor, permission):
+        from shared import access_grants, clock  # only when an auditor is checked (cold start of other functions)
+
+        kind = access_grants.kind_of(permission.value)
+        if kind is not None:
+            if Role.SYSTEM_ADMIN in actor.roles:
+                return _Decision(False, _SYSTEM_ADMIN_AS_AUDITOR, _SYSTEM_ADMIN_AS_AUDITOR)
+            try:
+                reader = grants if grants is not None else access_grants.grant_reader()
+                found = access_grants.check_grants(reader.grants_of(actor.tenant, actor.id), kind, clock.now())
+            except AppError as exc:  # no table configured (500) or DynamoDB failed (503): refused, and audited
+                return _Decision(False, f"auditor grants unavailable: {exc.code}", exc.message, exc)
+            if found.grant is None:
+                message = f"{permission.value} needs an active auditor grant covering {kind.value}: {found.reason}"
+                return _Decision(False, found.reason, message)
+            if violation is None:
+                return _Decision(True, found.reason)
+    if violation is not None:
+        return _Decision(False, violation, violation)
+    return _Decision(True, None)
+
+
 def authorize(
     actor: Actor,
     permission: Permission,
@@ -159,26 +222,34 @@ def authorize(
     request_id: str,
     audit: AuditLog,
     source_ip: str | None = None,
+    grants: GrantReader | None = None,
+    violation: str | None = None,
 ) -> None:
     """Audit the decision and return if `actor` holds `permission`; audit the refusal and raise Forbidden if not.
 
-    The ALLOWED entry is written here, before the caller acts, so no use case can forget it.
+    The ALLOWED entry is written here, before the caller acts, so no use case can forget it. A user holding the
+    permission through the `auditor` role alone also needs an active grant covering its resource kind, read from
+    `grants` (default: the platform table, `PLATFORM_TABLE_NAME`, resolved only then); the allowed entry's reason
+    names the grant. `violation` is a rule of the use case that refuses even a holder of the permission (e.g.
+    "nobody grants access to themselves"): refused with it as the reason, in the same single audit entry.
     """
-    allowed = is_allowed(actor, permission)
+    decision = _decide(actor, permission, grants, violation)
     audit.append(
         AuditEntry(
             tenant=actor.tenant,
             actor=actor.label,
             action=permission.value,
             resource=resource,
-            outcome=Outcome.ALLOWED if allowed else Outcome.DENIED,
+            outcome=Outcome.ALLOWED if decision.allowed else Outcome.DENIED,
             request_id=request_id,
-            reason=None if allowed else _refusal_reason(actor),
+            reason=decision.reason,
             source_ip=source_ip,
         )
     )
-    if not allowed:
-        raise Forbidden(f"{permission.value} requires {POLICY[permission].describe()}")
+    if decision.error is not None:
+        raise decision.error
+    if not decision.allowed:
+        raise Forbidden(decision.message or f"{permission.value} refused")
 
 
 def ensure_tenant(actor: Actor, record_tenant: str | None, what: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from functions.platform.models.entities import Heartbeat
+from shared import clock
+from shared.access_grants import AuditorGrant, AuditorResourceKind
 from shared.audit import AuditEntry
 from shared.errors import DependencyFailure
 from shared.webhooks import Claim, WebhookDelivery
@@ -119,3 +121,28 @@ class FakeVacancyStore:
             raise StaleWrite(vacancy.vacancy_id)
         self.items[(vacancy.tenant, vacancy.vacancy_id)] = vacancy
         self.writes += 1
+
+
+class FakeGrantReader:
+    """The GrantReader port (shared/access_grants.py): the given grants, or with `everyone` an active grant of every
+    kind for every user (tests of what auditors may do once granted)."""
+
+    def __init__(self, *grants: AuditorGrant, everyone: bool = False) -> None:
+        self.grants, self.everyone = list(grants), everyone
+
+    def grants_of(self, tenant: str, grantee: str) -> list[AuditorGrant]:
+        if not self.everyone:
+            return [g for g in self.grants if (g.tenant, g.grantee) == (tenant, grantee)]
+        now = clock.now()
+        return [
+            AuditorGrant(
+                tenant=tenant,
+                grant_id="ag-20260101000000-00000000",
+                grantee=grantee,
+                kinds=frozenset(AuditorResourceKind),
+                reason="test",
+                granted_by="user:officer",
+                granted_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        ]

@@ -34,6 +34,7 @@ from functions.messages.dal.exports import EXPORTS_PREFIX
 from functions.messages.dal.items import INDEXES
 from infra import constants
 from infra.constructs.api import ApiConstruct
+from infra.constructs.auditor_grants import auditor_grant_reads
 from infra.constructs.domain import DomainConstruct, TableUse, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.messages_export import export_definition
@@ -85,12 +86,17 @@ class MessagesConstruct(DomainConstruct):
         foundation: FoundationConstruct,
         audit_table: dynamodb.ITable,
         storage: StorageConstruct,
+        grants_table: dynamodb.ITable,
         api: ApiConstruct | None = None,
     ) -> None:
         super().__init__(scope, construct_id, foundation=foundation, api=api)
         self._archive_bucket = storage.archive
-        # The audit trail: every permission check and webhook refusal inserts its entries, reading nothing.
-        self._audit: tuple[list[TableUse], list[TableUse]] = [], [audit_appends(audit_table)]
+        # The audit trail: every permission check and webhook refusal inserts its entries, reading nothing of it;
+        # a check of an auditor reads the auditor's grants (shared/access_grants.py).
+        self._audit: tuple[list[TableUse], list[TableUse]] = (
+            [auditor_grant_reads(grants_table)],
+            [audit_appends(audit_table)],
+        )
         queues: list[sqs.Queue] = []
         replay = only(self.table, "PutItem", "UpdateItem")  # the dedup marker: a conditional put, then confirmed
         for provider, (module, description) in _WEBHOOKS.items():

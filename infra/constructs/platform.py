@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.api import ApiConstruct
+from infra.constructs.auditor_grants import add_auditor_grant_routes
 from infra.constructs.domain import DomainConstruct, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 
@@ -56,6 +57,7 @@ class PlatformConstruct(DomainConstruct):
             handler="functions.platform.handlers.me.lambda_handler",
             writes=[audit_appends(audit_table)],
         )
+        add_auditor_grant_routes(self, audit_table=audit_table)
 
     def _build_pre_token_trigger(self, api: ApiConstruct) -> None:
         """Access tokens of client-credentials clients get `custom:tenant` from the client-to-tenant registry."""

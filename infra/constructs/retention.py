@@ -25,6 +25,7 @@ from constructs import Construct
 from functions.retention.dal.items import BY_PERSON_INDEX, PEOPLE_BY_REFS_INDEX
 from functions.retention.models.entities import DueKind
 from infra.constructs.api import ApiConstruct
+from infra.constructs.auditor_grants import auditor_grant_reads
 from infra.constructs.domain import DomainConstruct, TableUse, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.retention_sweep import sweep_definition
@@ -65,9 +66,11 @@ class RetentionConstruct(DomainConstruct):
         api: ApiConstruct,
         audit_table: dynamodb.ITable,
         storage: StorageConstruct,
+        grants_table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id, foundation=foundation, api=api)
         self._audit = audit_table
+        self._grants = grants_table
         self._storage = storage
         self.keys_table = self._build_keys_table()
         self.tenant_secret("webhook/outbound", "Signs the removal notices sent to the tenant's ATS", session=True)
@@ -98,7 +101,8 @@ class RetentionConstruct(DomainConstruct):
 
     @property
     def _audit_reads(self) -> list[TableUse]:
-        return []  # the request path reads nothing of the audit trail
+        # Nothing of the audit trail; a check of an auditor reads the auditor's grants (shared/access_grants.py).
+        return [auditor_grant_reads(self._grants)]
 
     def _data_key_env(self) -> dict[str, str]:
         return {"DATA_KEY_ARN": self.foundation.data_key.key_arn}

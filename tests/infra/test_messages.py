@@ -76,7 +76,10 @@ def test_ses_events_on_the_default_bus_reach_their_queue(synth: Synth) -> None:
 def test_recording_and_reading_are_two_functions_with_their_own_grants(synth: Synth) -> None:
     recorder = _logical(synth, "Messages/RecordApi", "AWS::Lambda::Function")
     reader = _logical(synth, "Messages/ApiApi", "AWS::Lambda::Function")
-    recorder_actions = _actions(_statements(synth, recorder))
+    # The auditor-grant check's Query (leading keys T#*#GRANT#*) is every audited route's, not a table read.
+    recorder_actions = _actions(
+        [s for s in _statements(synth, recorder) if "T#*#GRANT#*" not in str(s.get("Condition", ""))]
+    )
     reader_actions = _actions(_statements(synth, reader))
     assert "sqs:SendMessage" in recorder_actions and "sqs:SendMessage" not in reader_actions
     assert not any(

@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     AUDIT_TABLE,
     EXPORT_BUCKET,
     MESSAGES_TABLE,
+    PLATFORM_TABLE,
     REGION,
     TENANT_SECRET_PREFIX,
     RestEventFactory,
@@ -287,6 +288,23 @@ def test_2000_messages_are_exported_and_every_file_matches_the_manifest(
 
 
 def test_an_auditor_exports_one_candidate_without_content(world: RetentionWorld, rest_event: RestEventFactory) -> None:
+    from datetime import timedelta as span
+
+    from functions.platform.dal.auditor_grants import DynamoAuditorGrantStore
+    from shared.access_grants import AuditorGrant, AuditorResourceKind
+
+    DynamoAuditorGrantStore(PLATFORM_TABLE).create(  # a compliance officer's time-bound grant to this auditor
+        AuditorGrant(
+            tenant="acme",
+            grant_id="ag-20260101000000-00000001",
+            grantee="user-123",
+            kinds=frozenset({AuditorResourceKind.MESSAGES}),
+            reason="matter 7 review",
+            granted_by="user:officer-1",
+            granted_at=clock.now(),
+            expires_at=clock.now() + span(days=1),
+        )
+    )
     seed(world, 200)
     export_id, event = start(world, rest_event, {"candidate_id": "cand-5"}, groups="auditor")
 

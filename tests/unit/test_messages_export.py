@@ -63,6 +63,17 @@ CHANNELS = list(Channel)
 
 
 @pytest.fixture(autouse=True)
+def auditors_hold_grants() -> Iterator[None]:
+    """Auditors here act under an active grant of every kind (the grants themselves: test_auditor_grants.py)."""
+    from shared.access_grants import use_grant_reader
+    from tests.fakes import FakeGrantReader
+
+    use_grant_reader(FakeGrantReader(everyone=True))
+    yield
+    use_grant_reader(None)
+
+
+@pytest.fixture(autouse=True)
 def _clock() -> Iterator[None]:
     clock.freeze(NOW)
     yield

@@ -4,6 +4,8 @@ another tenant is not found, never forbidden."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from shared.audit import Outcome
@@ -11,6 +13,17 @@ from shared.auth import Actor, Role, Scope
 from shared.errors import Forbidden, NotFound
 from shared.permissions import POLICY, Grant, Permission, authorize, ensure_tenant, is_allowed
 from tests.fakes import FakeAuditLog
+
+
+@pytest.fixture(autouse=True)
+def auditors_hold_grants() -> Iterator[None]:
+    """Auditors here act under an active grant of every kind (the grants themselves: test_auditor_grants.py)."""
+    from shared.access_grants import use_grant_reader
+    from tests.fakes import FakeGrantReader
+
+    use_grant_reader(FakeGrantReader(everyone=True))
+    yield
+    use_grant_reader(None)
 
 
 def user(*roles: Role, tenant: str = "acme") -> Actor:
@@ -158,7 +171,9 @@ def test_an_allowed_access_is_audited_by_the_check() -> None:
         "thing/1",
         Outcome.ALLOWED,
     )
-    assert (entry.request_id, entry.source_ip, entry.reason) == ("req-1", "198.51.100.7", None)
+    # an auditor acts under a grant: the entry names it (shared/access_grants.py)
+    assert (entry.request_id, entry.source_ip) == ("req-1", "198.51.100.7")
+    assert entry.reason == "auditor grant ag-20260101000000-00000000"
 
 
 def test_a_refusal_is_audited_with_its_reason_and_raises_forbidden() -> None:
