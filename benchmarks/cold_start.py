@@ -102,6 +102,7 @@ def child_environment(endpoint: str) -> dict[str, str]:
             "RETENTION_TABLE_NAME": "bench-retention",
             "RETENTION_KEYS_TABLE_NAME": "bench-retention-keys",
             "DATA_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000",
+            "AUDIT_SIGNING_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000001",
             "ARCHIVE_BUCKET_NAME": "bench-archive",
             "EXPORT_BUCKET_NAME": "bench-exports",
             "TENANT_SECRET_PREFIX": "bench/tenants/",

@@ -9,9 +9,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from functions.audit.dal.chain import DynamoChainStore
-from functions.audit.dal.digests import KmsDigestSigner, S3DynamoDigestStore
-from functions.audit.logic.digests import write_digests
 from shared import clock
 from shared.observability import logger, metrics, tracer
 from shared.settings import BaseSettings, load_settings
@@ -27,6 +24,11 @@ class DigestSettings(BaseSettings):
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The proof format (pydantic models, cryptography) is imported by the run, not the cold start: an hourly job.
+    from functions.audit.dal.chain import DynamoChainStore
+    from functions.audit.dal.digests import KmsDigestSigner, S3DynamoDigestStore
+    from functions.audit.logic.digests import write_digests
+
     settings = load_settings(DigestSettings)
     chain = DynamoChainStore(settings.AUDIT_TABLE_NAME)
     store = S3DynamoDigestStore(settings.AUDIT_TABLE_NAME, settings.EXPORT_BUCKET_NAME)
