@@ -64,8 +64,11 @@ def settle(response: Any, messages: list[dict[str, Any]], partial: bool) -> list
     return [m for m in messages if m["MessageId"] not in failed]
 
 
-class QueuePoller:
-    """Polls every SQS event source mapping of the emulator, one thread per mapping."""
+class MappingPoller:
+    """Polls every enabled event source mapping of the emulator whose source `accepts`, one thread per mapping
+    (mappings can be created at any time: the list is refreshed every few seconds). Subclasses poll one mapping."""
+
+    kind = "mappings"
 
     def __init__(
         self,
@@ -82,8 +85,14 @@ class QueuePoller:
         self._say = say
         self._stop = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
-        self._watcher = threading.Thread(target=self._watch, name="sqs-mappings", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name=f"{self.kind}-mappings", daemon=True)
         self.batches = 0
+
+    def accepts(self, source_arn: str) -> bool:
+        raise NotImplementedError
+
+    def _poll(self, mapping: dict[str, Any], function: str) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         self.refresh()
@@ -93,18 +102,17 @@ class QueuePoller:
         self._stop.set()
 
     def refresh(self) -> None:
-        """Start polling every enabled SQS mapping not yet polled (mappings can be created at any time)."""
+        """Start polling every enabled mapping of this kind not yet polled."""
         pages = self._client("lambda").get_paginator("list_event_source_mappings").paginate()
         for mapping in (m for page in pages for m in page["EventSourceMappings"]):
             arn = str(mapping.get("EventSourceArn", ""))
-            if not arn.startswith("arn:aws:sqs:") or mapping["UUID"] in self._threads:
-                continue
-            if mapping.get("State") != "Enabled":
+            if not self.accepts(arn) or mapping["UUID"] in self._threads or mapping.get("State") != "Enabled":
                 continue
             function = self._logical_id(str(mapping["FunctionArn"]))
             if function is None:
                 continue
-            thread = threading.Thread(target=self._poll, args=(mapping, function), name=f"sqs:{function}", daemon=True)
+            name = f"{self.kind}:{function}"
+            thread = threading.Thread(target=self._poll, args=(mapping, function), name=name, daemon=True)
             self._threads[mapping["UUID"]] = thread
             thread.start()
 
@@ -114,6 +122,15 @@ class QueuePoller:
                 self.refresh()
             except Exception as exc:  # the emulator is going away, or answered oddly: try again next time
                 self._say(f"[local] listing event source mappings: {exc}")
+
+
+class QueuePoller(MappingPoller):
+    """Polls every SQS event source mapping of the emulator."""
+
+    kind = "sqs"
+
+    def accepts(self, source_arn: str) -> bool:
+        return source_arn.startswith("arn:aws:sqs:")
 
     def _poll(self, mapping: dict[str, Any], function: str) -> None:
         sqs = self._client("sqs")

@@ -11,14 +11,12 @@ As in AWS, a batch whose function fails is retried (the same records, in order) 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from infra.local.functions import FunctionFailed
+from infra.local.queues import MappingPoller
 
-_REFRESH_SECONDS = 2.0
 _IDLE_SECONDS = 0.25
 _DEFAULT_RETRIES = 3
 
@@ -35,53 +33,13 @@ def stream_event(records: list[dict[str, Any]], stream_arn: str, region: str) ->
     return {"Records": out}
 
 
-class StreamPoller:
-    """Polls every DynamoDB-stream event source mapping of the emulator, one thread per mapping."""
+class StreamPoller(MappingPoller):
+    """Polls every DynamoDB-stream event source mapping of the emulator."""
 
-    def __init__(
-        self,
-        client: Callable[[str], Any],
-        invoke: Callable[[str, Any], Any],
-        logical_id: Callable[[str], str | None],
-        region: str,
-        say: Callable[[str], None],
-    ) -> None:
-        self._client = client
-        self._invoke = invoke
-        self._logical_id = logical_id
-        self._region = region
-        self._say = say
-        self._stop = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
-        self._watcher = threading.Thread(target=self._watch, name="stream-mappings", daemon=True)
-        self.batches = 0
+    kind = "ddb"
 
-    def start(self) -> None:
-        self.refresh()
-        self._watcher.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def refresh(self) -> None:
-        pages = self._client("lambda").get_paginator("list_event_source_mappings").paginate()
-        for mapping in (m for page in pages for m in page["EventSourceMappings"]):
-            arn = str(mapping.get("EventSourceArn", ""))
-            if ":dynamodb:" not in arn or mapping["UUID"] in self._threads or mapping.get("State") != "Enabled":
-                continue
-            function = self._logical_id(str(mapping["FunctionArn"]))
-            if function is None:
-                continue
-            thread = threading.Thread(target=self._poll, args=(mapping, function), name=f"ddb:{function}", daemon=True)
-            self._threads[mapping["UUID"]] = thread
-            thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(_REFRESH_SECONDS):
-            try:
-                self.refresh()
-            except Exception as exc:  # the emulator is going away, or answered oddly: try again next time
-                self._say(f"[local] listing event source mappings: {exc}")
+    def accepts(self, source_arn: str) -> bool:
+        return ":dynamodb:" in source_arn
 
     def _poll(self, mapping: dict[str, Any], function: str) -> None:
         streams = self._client("dynamodbstreams")
