@@ -103,7 +103,8 @@ def export_peak_memory_mb(n: int = MESSAGES, *, through_dynamodb: bool = False) 
     (content included, so every sealed field is opened)."""
     import os
 
-    from functions.messages.dal.exports import DynamoExportStore, S3ExportFiles
+    from functions.messages.dal.export_files import S3ExportFiles
+    from functions.messages.dal.exports import DynamoExportStore
     from functions.messages.dal.messages import DynamoMessageStore
     from functions.messages.logic.export import SearchSource, run_export_step
     from functions.messages.models.export_io import ExportFilters, ExportJob

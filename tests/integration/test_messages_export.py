@@ -490,7 +490,7 @@ def test_a_malformed_request_is_refused_and_nothing_starts(
 
 
 def test_a_file_larger_than_a_part_is_uploaded_in_parts_to_the_locked_bucket(world: RetentionWorld) -> None:
-    from functions.messages.dal.exports import S3ExportFiles
+    from functions.messages.dal.export_files import S3ExportFiles
 
     files = S3ExportFiles(EXPORT_BUCKET, "acme", "11111111-2222-4333-8444-555555555555", part_size=5 * 1024 * 1024)
     writer = files.writer("loadfile.csv", "text/csv; charset=utf-8")

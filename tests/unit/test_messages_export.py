@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from functions.messages.dal.exports import PART_SIZE, S3ExportFiles, S3ObjectWriter, StaleExport
+from functions.messages.dal.export_files import PART_SIZE, S3ExportFiles, S3ObjectWriter
+from functions.messages.dal.exports import StaleExport
 from functions.messages.dal.messages import Page
 from functions.messages.logic.export import (
     DAT_COLUMN,
@@ -174,7 +175,7 @@ class _DiskBody:
 
 
 class DiskS3:
-    """The S3 calls of functions/messages/dal/exports.py answered from a directory: the real adapter (its part
+    """The S3 calls of functions/messages/dal/export_files.py answered from a directory: the real adapter (its part
     buffer, its threads, its bounded uploads in flight) runs, and what it uploads is on disk, not in memory."""
 
     def __init__(self, root: str) -> None:

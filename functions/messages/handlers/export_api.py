@@ -161,7 +161,7 @@ def post_export(body: ExportRequestBody) -> Response[ExportAccepted]:
     security=SECURED,
 )
 def get_export(export_id: str) -> ExportOutput:
-    from functions.messages.dal.exports import S3ExportLinks
+    from functions.messages.dal.export_files import S3ExportLinks
     from functions.messages.logic.export import read_export
 
     settings = load_settings(ExportApiSettings)
@@ -191,7 +191,7 @@ def get_export(export_id: str) -> ExportOutput:
     security=SECURED,
 )
 def get_export_file(export_id: str) -> ExportLink:
-    from functions.messages.dal.exports import S3ExportLinks
+    from functions.messages.dal.export_files import S3ExportLinks
     from functions.messages.logic.export import file_link
 
     settings = load_settings(ExportApiSettings)

@@ -125,7 +125,7 @@ def lambda_handler(
         return _output(tenant, export_id, failed)
     owned = None
     if files is None:
-        from functions.messages.dal.exports import S3ExportFiles
+        from functions.messages.dal.export_files import S3ExportFiles
 
         files = owned = S3ExportFiles(settings.EXPORT_BUCKET_NAME, tenant, export_id)
     if source is None:

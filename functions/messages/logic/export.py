@@ -13,7 +13,7 @@ of the export bucket:
 
 Memory does not grow with the export. Messages are read a page at a time through the search's own building blocks
 (an index query, oldest first; the blind index for text, newest first), each document is rendered and hashed on
-its own, and each aggregate file is streamed to S3 in parts as it grows (functions/messages/dal/exports.py).
+its own, and each aggregate file is streamed to S3 in parts as it grows (functions/messages/dal/export_files.py).
 What the manifest lists of every document comes back from the CSV load files, read as a stream, once everything
 else is written.
 
@@ -145,7 +145,7 @@ class ObjectWriter(Protocol):
 
 
 class ExportFiles(Protocol):
-    """The files of one export, by path under its prefix (S3: functions/messages/dal/exports.py)."""
+    """The files of one export, by path under its prefix (S3: functions/messages/dal/export_files.py)."""
 
     def writer(self, path: str, content_type: str) -> ObjectWriter: ...
 

@@ -1,0 +1,225 @@
+"""The eDiscovery export's files in the export bucket, and the presigned links to them. Apart from the job item
+(`dal/exports.py`) so that a function which only starts exports does not load the S3 half.
+
+Files live under `messages/exports/<tenant>/<export id>/` in the export bucket (versioned, Object Lock, SSE-KMS
+with the bucket's key by default, so no key is named here). Every upload carries its SHA-256 as an S3 checksum:
+Object Lock requires a checksum on every write, and S3 then refuses bytes that do not match the digest the
+export computed (PutObject: the whole object's SHA-256; multipart: each part's). A file is written as it is
+produced (`S3ObjectWriter`): parts of 8 MiB through a multipart upload, or one PutObject when it ends before the
+first part is full, so a writer never holds more than one part. Natives are small and many: `S3ExportFiles.put`
+uploads them on a few threads, with a bounded number in flight.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from functions.messages.dal.exports import export_prefix
+from shared.aws import LazyClient
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from mypy_boto3_s3 import S3Client
+
+PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
+PARALLEL_PUTS = 8  # within botocore's default pool of 10 connections
+
+
+# --- the files ----------------------------------------------------------------------------------------------------
+
+
+def _checksum(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+class S3ObjectWriter:
+    """One object written as it is produced. Bytes collect in one buffer; each time it holds a part (8 MiB) the
+    part is copied out and uploaded, and the object is completed (or, if it never filled a part, put whole) on
+    `close`: at most a part's buffer and the part being sent are held."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str, content_type: str, part_size: int = PART_SIZE):
+        self._client, self._bucket, self._key, self._type = client, bucket, key, content_type
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []  # one small entry per part uploaded: ETag and checksum
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self._part_size:
+            part = bytes(memoryview(self._buffer)[: self._part_size])
+            del self._buffer[: self._part_size]  # what overflowed the part stays: less than one write
+            self._upload_part(part)
+
+    def _upload_part(self, part: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._type, ChecksumAlgorithm="SHA256"
+            )["UploadId"]
+        number = len(self._parts) + 1
+        checksum = _checksum(part)
+        answer = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=part,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+        )
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
+
+    def close(self) -> None:
+        if self._upload_id is None:
+            body, self._buffer = bytes(self._buffer), bytearray()
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=body,
+                ContentType=self._type,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_checksum(body),
+            )
+            return
+        if self._buffer:
+            last, self._buffer = bytes(self._buffer), bytearray()
+            self._upload_part(last)
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
+        )
+        self._upload_id = None
+
+    def abort(self) -> None:
+        """Give up the object: an unfinished multipart upload is aborted (the bucket's lifecycle rule is the
+        backstop for a function that dies before it can)."""
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
+
+
+class S3ExportFiles:
+    """The files of one export (paths relative to its prefix): streamed writers, natives put on a few threads
+    (at most `2 * parallel` bodies held at once), and a file read back line by line."""
+
+    client: LazyClient[S3Client] = LazyClient("s3")
+
+    def __init__(
+        self,
+        bucket: str,
+        tenant: str,
+        export_id: str,
+        client: S3Client | None = None,
+        *,
+        part_size: int = PART_SIZE,
+        parallel: int = PARALLEL_PUTS,
+    ) -> None:
+        self._bucket, self._client = bucket, client
+        self.prefix = export_prefix(tenant, export_id)
+        self._part_size = part_size
+        self._parallel = max(1, parallel)
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: deque[Future[None]] = deque()
+
+    def key(self, path: str) -> str:
+        if not path or path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"not a path inside the export: {path!r}")
+        return self.prefix + path
+
+    def writer(self, path: str, content_type: str) -> S3ObjectWriter:
+        return S3ObjectWriter(self.client, self._bucket, self.key(path), content_type, self._part_size)
+
+    def put(self, path: str, data: bytes, *, sha256: bytes, content_type: str) -> None:
+        """Upload a small file whose SHA-256 (raw digest) the caller computed; it may still be in flight when this
+        returns: `drain` waits for every upload and raises the first failure."""
+        if self._parallel == 1:
+            self._put(self.key(path), data, sha256, content_type)
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="export-put")
+        while len(self._in_flight) >= 2 * self._parallel:
+            self._in_flight.popleft().result()
+        client = self.client  # resolved here, on this thread
+        self._in_flight.append(self._pool.submit(self._put, self.key(path), data, sha256, content_type, client))
+
+    def _put(self, key: str, data: bytes, sha256: bytes, content_type: str, client: S3Client | None = None) -> None:
+        (client or self.client).put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=base64.b64encode(sha256).decode(),
+        )
+
+    def drain(self) -> None:
+        while self._in_flight:
+            self._in_flight.popleft().result()
+
+    def lines(self, path: str) -> Iterator[bytes]:
+        """The file's lines, each with its line ending, read as a stream (64 KiB at a time)."""
+        body = self.client.get_object(Bucket=self._bucket, Key=self.key(path))["Body"]
+        try:
+            yield from body.iter_lines(chunk_size=64 * 1024, keepends=True)
+        finally:
+            body.close()
+
+    def close(self, *, quiet: bool = False) -> None:
+        """Wait for the uploads in flight and stop the threads; `quiet` when a failure is already being raised,
+        so that an upload's own failure does not replace it."""
+        try:
+            self.drain()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            self._in_flight.clear()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
+# --- links --------------------------------------------------------------------------------------------------------
+
+
+class S3ExportLinks:
+    """Presigned URLs (SigV4, the regional virtual-hosted endpoint) for an export's files and for a listing of
+    its prefix. The URL carries the signer's authority: this function's role must be allowed s3:GetObject on the
+    exports, s3:ListBucket on their prefix and kms:Decrypt on the bucket's key through S3."""
+
+    def __init__(self, bucket: str, client: Any = None) -> None:
+        self._bucket, self._client = bucket, client
+
+    def _signer(self) -> Any:
+        if self._client is None:
+            # The shared clients sign S3 URLs with SigV2 on the global endpoint; links need SigV4 and the region.
+            from botocore.config import Config
+
+            from shared.aws import _session
+
+            self._client = _session().create_client(
+                "s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
+            )
+        return self._client
+
+    def download(self, key: str, seconds: int) -> str:
+        url: str = self._signer().generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
+        )
+        return url
+
+    def listing(self, prefix: str, seconds: int) -> str:
+        url: str = self._signer().generate_presigned_url(
+            "list_objects_v2", Params={"Bucket": self._bucket, "Prefix": prefix}, ExpiresIn=seconds
+        )
+        return url
