@@ -176,7 +176,7 @@ class AuditConstruct(DomainConstruct):
             targets=[
                 targets.LambdaFunction(
                     fn,
-                    dead_letter_queue=self.foundation.dead_letter_queue(self, "DigestStartDeadLetters", "digest runs"),
+                    dead_letter_queue=self.rule_dead_letters,
                     retry_attempts=constants.RULE_TARGET_RETRIES,
                 )
             ],

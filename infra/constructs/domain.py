@@ -127,6 +127,7 @@ class DomainConstruct(Construct):
         self.tenant_secrets: list[TenantSecretDeclaration] = []
         self._functions: dict[str, lambda_.Function] = {}
         self._granted: dict[str, set[str]] = {}
+        self._rule_dead_letters: sqs.Queue | None = None
         key = foundation.data_key if self.TABLE_KEY == "data" else foundation.audit_key
         self.table: dynamodb.Table = tenant_table(
             self,
@@ -295,9 +296,7 @@ class DomainConstruct(Construct):
             targets=[
                 targets.SqsQueue(
                     queue,
-                    dead_letter_queue=self.foundation.dead_letter_queue(
-                        self, f"{name}RuleDeadLetters", f"the {name} rule"
-                    ),
+                    dead_letter_queue=self.rule_dead_letters,
                     retry_attempts=constants.RULE_TARGET_RETRIES,
                 )
             ],
@@ -358,7 +357,7 @@ class DomainConstruct(Construct):
         target = targets.SfnStateMachine(
             machine,
             input=payload,
-            dead_letter_queue=self.foundation.dead_letter_queue(self, f"{name}StartDeadLetters", f"{name} starts"),
+            dead_letter_queue=self.rule_dead_letters,
             retry_attempts=constants.RULE_TARGET_RETRIES,
         )
         rule = events.Rule(
@@ -371,6 +370,19 @@ class DomainConstruct(Construct):
             targets=[target],
         )
         return Workflow(state_machine=machine, rule=rule)
+
+    @property
+    def rule_dead_letters(self) -> sqs.Queue:
+        """The dead-letter queue of every EventBridge rule target of the domain (alarmed like every DLQ).
+
+        One per domain, not one per rule: EventBridge names the rule, the target and the error in each message's
+        attributes (`RULE_ARN`, `TARGET_ARN`, `ERROR_CODE`, `ERROR_MESSAGE`), so a queue per rule would tell
+        nothing more, and costs three resources (queue, policy, alarm) per rule (docs/decisions.md)."""
+        if self._rule_dead_letters is None:
+            self._rule_dead_letters = self.foundation.dead_letter_queue(
+                self, "RuleTargetDeadLetters", f"the {self.node.id} domain's rule targets"
+            )
+        return self._rule_dead_letters
 
     def tenant_secret(self, kind: str, description: str, *, session: bool = False) -> TenantSecretDeclaration:
         """Declare a per-tenant secret kind (`<prefix><tenant>/<kind>`, created at tenant onboarding).

@@ -126,7 +126,7 @@ class MessagesConstruct(DomainConstruct):
             targets=[
                 targets.SqsQueue(
                     ses_queue,
-                    dead_letter_queue=foundation.dead_letter_queue(self, "SesEventsRuleDeadLetters", "the SES rule"),
+                    dead_letter_queue=self.rule_dead_letters,
                     retry_attempts=constants.RULE_TARGET_RETRIES,
                 )
             ],
@@ -235,9 +235,7 @@ class MessagesConstruct(DomainConstruct):
             targets=[
                 targets.SqsQueue(
                     queue,
-                    dead_letter_queue=self.foundation.dead_letter_queue(
-                        self, "CapturedMailRuleDeadLetters", "the captured-mail rule"
-                    ),
+                    dead_letter_queue=self.rule_dead_letters,
                     retry_attempts=constants.RULE_TARGET_RETRIES,
                 )
             ],
