@@ -141,6 +141,8 @@ def entries_of_item(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _PENDING: ContextVar[list[tuple[DynamoAuditLog, AuditEntry]] | None] = ContextVar("audit_pending", default=None)
+# Entries appended in the open scope through any AuditLog (an adapter, or a test's fake): see `note_append`.
+_APPENDED: ContextVar[list[int] | None] = ContextVar("audit_appended", default=None)
 
 
 @contextmanager
@@ -148,13 +150,28 @@ def batched() -> Iterator[None]:
     """Collect every `DynamoAuditLog.append` made inside the block and write them when it ends, one PutItem per
     audit table and tenant. A failed write raises DependencyFailure (the caller decides what the request answers);
     what was collected is written even when the block raised."""
-    token = _PENDING.set([])
+    token, counted = _PENDING.set([]), _APPENDED.set([0])
     try:
         yield
     finally:
         pending = _PENDING.get() or []
         _PENDING.reset(token)
+        _APPENDED.reset(counted)
         flush(pending)
+
+
+def note_append() -> None:
+    """Count one entry appended in the open `batched()` scope. Every `AuditLog` calls it from `append`, so the API
+    resolver knows whether a request audited anything (shared/http.py `audit_unaudited`)."""
+    appended = _APPENDED.get()
+    if appended is not None:
+        appended[0] += 1
+
+
+def collected() -> int:
+    """How many entries were appended in the open `batched()` scope (0 outside one)."""
+    appended = _APPENDED.get()
+    return appended[0] if appended is not None else 0
 
 
 def flush(pending: Sequence[tuple[DynamoAuditLog, AuditEntry]]) -> None:
@@ -181,6 +198,7 @@ class DynamoAuditLog:
     def append(self, entry: AuditEntry) -> None:
         """Record `entry`: collected when a `batched()` scope is open, written at once otherwise."""
         check_tenant(entry.tenant)
+        note_append()
         pending = _PENDING.get()
         if pending is not None:
             pending.append((self, entry))

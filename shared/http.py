@@ -112,6 +112,7 @@ class ApiResolver(APIGatewayRestResolver):
         try:
             with batched():
                 answer: dict[str, Any] = super().resolve(event, context)
+                audit_unaudited(event, answer)
         except DependencyFailure as failed:
             logger.exception("the audit trail could not be written", extra={"error_code": failed.code})
             request_id = (event.get("requestContext") or {}).get("requestId")
@@ -123,6 +124,51 @@ class ApiResolver(APIGatewayRestResolver):
                 "isBase64Encoded": False,
             }
         return answer
+
+
+def audit_unaudited(event: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+    """The entry of a request by a verified caller that its route did not audit itself (a 422 from validation, a
+    404 for an unknown path, a route written without an `authorize`): `http:<METHOD> <route>` on the path, with
+    the outcome the status says. Every route is covered, those added later included, without an edit; routes
+    audit what they do in their own words (`authorize`), and this entry only stands in when they did not.
+
+    Only for verified callers: an anonymous request names no tenant the trail could trust (a webhook's tenant is
+    in its path, chosen by whoever calls), and public routes audit what they accept themselves. Not for a function
+    without an audit table (none of the stack's API functions, tests/infra/test_audit_coverage.py). The entry
+    holds the path (identifiers), never the query string (a search's words may name a person)."""
+    import os
+
+    from shared.audit import AuditEntry, DynamoAuditLog, Outcome, collected
+
+    table = os.environ.get("AUDIT_TABLE_NAME")
+    if collected() or not table:
+        return
+    try:
+        actor = actor_from_event(dict(event))
+    except AppError:
+        return
+    context = event.get("requestContext") or {}
+    status = int(answer.get("statusCode") or 500)
+    outcome = Outcome.ALLOWED if status < 400 else Outcome.DENIED if status in (401, 403) else Outcome.FAILED
+    reason = None
+    if status >= 400:
+        try:
+            code = json.loads(answer.get("body") or "{}").get("error", {}).get("code")
+        except (ValueError, AttributeError):
+            code = None
+        reason = f"HTTP {status}" + (f" {code}" if isinstance(code, str) else "")
+    DynamoAuditLog(table).append(
+        AuditEntry(
+            tenant=actor.tenant,
+            actor=actor.label,
+            action=f"http:{event.get('httpMethod', '?')} {event.get('resource') or '?'}"[:128],
+            resource=str(event.get("path") or "/")[:512],
+            outcome=outcome,
+            request_id=str(context.get("requestId") or "-"),
+            reason=reason,
+            source_ip=(context.get("identity") or {}).get("sourceIp"),
+        )
+    )
 
 
 def build_resolver() -> APIGatewayRestResolver:
