@@ -9,6 +9,7 @@ from infra import constants
 from infra.constructs.api import ApiConstruct
 from infra.constructs.assets import AssetsConstruct
 from infra.constructs.audit import AuditConstruct
+from infra.constructs.audit_exports import add_audit_exports
 from infra.constructs.failures import FailuresConstruct
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.messages import MessagesConstruct
@@ -44,6 +45,7 @@ class AtsComplianceStack(Stack):
         api = ApiConstruct(self, "Api", foundation=foundation)
         audit = AuditConstruct(self, "Audit", foundation=foundation, api=api, storage=storage)
         platform = PlatformConstruct(self, "Platform", foundation=foundation, api=api, audit_table=audit.table)
+        audit_exports = add_audit_exports(audit, bucket=storage.audit_exports, platform_table=platform.table)
         domains = {
             "Messages": MessagesConstruct(
                 self,
@@ -77,6 +79,8 @@ class AtsComplianceStack(Stack):
             "PlatformTableName": platform.table.table_name,
             "ArchiveBucketName": storage.archive.bucket_name,
             "AuditExportsBucketName": storage.audit_exports.bucket_name,
+            "AuditCatalogDatabase": audit_exports.database.ref,
+            "AuditorExportRoleArn": audit_exports.auditor_role.role_arn,
             "TenantSecretPrefix": foundation.tenant_secret_prefix,
             **{f"{name}TableName": domain.table.table_name for name, domain in domains.items()},
         }.items():

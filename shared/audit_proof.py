@@ -774,10 +774,17 @@ def digest_file_problem(item: DigestFile, public_key: ec.EllipticCurvePublicKey)
     return (inconsistency, False) if inconsistency else None
 
 
-def digest_chain_problem(files: Sequence[DigestFile], *, until: datetime | None = None) -> DigestProblem | None:
+def digest_chain_problem(
+    files: Sequence[DigestFile], *, until: datetime | None = None, since: datetime | None = None
+) -> DigestProblem | None:
     """The first of one tenant's digests (ordered by period) out of the tenant's chain: previous_digest_sha256
     naming the previous file's bytes, periods contiguous from the tenant's first, each shard continuing where it
-    stopped; with `until`, digests must cover every period up to that instant."""
+    stopped; with `until`, digests must cover every period up to that instant.
+
+    With `since` (a range export: the digests of [since, until) only), the first digest must start exactly at
+    `since` and may continue an earlier digest the export does not hold, and a shard's first section in the range
+    starts from its signed start (seq and hash) instead of seq 1 and the genesis hash; from there on every check
+    is the same, so nothing inside the range can be changed, dropped, inserted or reordered unnoticed."""
     shards: dict[int, ChainSection] = {}
     for index, item in enumerate(files):
         digest = item.digest
@@ -787,7 +794,10 @@ def digest_chain_problem(files: Sequence[DigestFile], *, until: datetime | None 
             return DigestProblem(index, item.name, period, message)
 
         if index == 0:
-            if digest.previous_digest_sha256 is not None:
+            if since is not None:
+                if parse_instant(digest.period_start) != since:
+                    return problem(f"the digests do not start at {format_period_bound(since)}: missing or cut")
+            elif digest.previous_digest_sha256 is not None:
                 return problem("digests missing before this one: it names a previous digest that is not present")
         else:
             before = files[index - 1]
@@ -799,6 +809,9 @@ def digest_chain_problem(files: Sequence[DigestFile], *, until: datetime | None 
                 return problem(f"out of chain: previous_digest_sha256 does not match {before.name}")
         for section in digest.shards:
             last = shards.get(section.shard)
+            if last is None and since is not None:
+                shards[section.shard] = section  # the shard's run before the range is in digests not exported
+                continue
             start_seq, start_hash = (1, GENESIS.hex()) if last is None else (last.last_seq + 1, last.end_hash)
             if section.first_seq != start_seq or section.start_hash != start_hash:
                 return problem(
@@ -825,11 +838,15 @@ def wrong_key_hint(files: Sequence[DigestFile], public_key: ec.EllipticCurvePubl
 
 
 def check_digests(
-    files: Sequence[DigestFile], public_key: ec.EllipticCurvePublicKey, *, until: datetime | None = None
+    files: Sequence[DigestFile],
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    until: datetime | None = None,
+    since: datetime | None = None,
 ) -> DigestProblem | None:
     """The first of one tenant's digests (ordered by period) that fails, on its own (`digest_file_problem`) or in
-    the chain (`digest_chain_problem`)."""
-    chained = digest_chain_problem(files, until=until)
+    the chain (`digest_chain_problem`, with its `since` and `until`)."""
+    chained = digest_chain_problem(files, until=until, since=since)
     last = chained.index if chained is not None else len(files)
     for index, item in enumerate(files[: last + 1]):
         found = digest_file_problem(item, public_key)

@@ -31,11 +31,11 @@ from enum import Enum
 from types import NoneType, UnionType
 from typing import Annotated, Any, ClassVar, Protocol
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared import clock
 from shared.errors import DependencyFailure
-from shared.keys import TENANT_PATTERN
+from shared.keys import SYSTEM_TENANTS, TENANT_PATTERN
 from shared.models import Model
 
 _DETAIL_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
@@ -83,6 +83,7 @@ _PERSONAL = frozenset(
         "text",
     }
 )
+EVENT_TENANT_PATTERN = "^(?:" + "|".join(sorted(SYSTEM_TENANTS)) + "|" + TENANT_PATTERN[1:-1] + ")$"
 _METADATA = ("event_id", "tenant", "occurred_at", "correlation_id", "version")
 
 
@@ -131,8 +132,11 @@ class DomainEvent(Model):
 
     detail_type: ClassVar[str]
     version: ClassVar[str] = "1"
+    # An event names a customer's tenant. Only a class that says so may name a system tenant instead (AlertRaised,
+    # for refusals at the gateway, before any tenant was known); every other consumer refuses one.
+    system_tenants: ClassVar[bool] = False
 
-    tenant: str = Field(pattern=TENANT_PATTERN)
+    tenant: str = Field(pattern=EVENT_TENANT_PATTERN)
     event_id: str = Field(default_factory=lambda: str(uuid.uuid4()), pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
     occurred_at: datetime = Field(default_factory=clock.now)
     correlation_id: str | None = Field(default=None, max_length=128)
@@ -156,6 +160,13 @@ class DomainEvent(Model):
                 raise ValueError("data may not repeat metadata fields")
             return {**{k: v for k, v in metadata.items() if k != "version"}, **data}
         return value
+
+    @field_validator("tenant")
+    @classmethod
+    def _customer_tenant(cls, tenant: str) -> str:
+        if tenant in SYSTEM_TENANTS and not cls.system_tenants:
+            raise ValueError(f"{cls.__name__} names a customer's tenant, not the system tenant {tenant!r}")
+        return tenant
 
     def payload(self) -> dict[str, Any]:
         """The payload fields as JSON values: enums by value, datetimes as clock.isoformat."""

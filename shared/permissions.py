@@ -29,6 +29,7 @@ class Permission(StrEnum):
     READ_AUDIT_TRAIL = "audit:read"
     EXPORT_AUDIT_TRAIL = "audit:export"
     MANAGE_AUDITOR_ACCESS = "audit:grant"
+    MANAGE_AUDIT_ALERTS = "audit:alert-policy"
     READ_MESSAGES = "messages:read"
     READ_MESSAGE_CONTENT = "messages:content:read"
     MANAGE_MESSAGE_POLICY = "messages:policy"
@@ -95,6 +96,9 @@ POLICY: dict[Permission, Grant] = {
     # Issue 13: only compliance officers give, read and revoke auditors' grants (never a system_admin: see
     # _SYSTEM_ADMIN_REFUSED), and the auditor's access itself needs one (authorize).
     Permission.MANAGE_AUDITOR_ACCESS: _grant(Role.COMPLIANCE_OFFICER),
+    # Issue 13 §7: the thresholds of anomalous-access alerts, read and set by compliance officers only: whoever
+    # knows or moves them can stay under them (a system_admin, or an auditor, reads the trail in bulk).
+    Permission.MANAGE_AUDIT_ALERTS: _grant(Role.COMPLIANCE_OFFICER),
     Permission.READ_MESSAGES: _grant(
         Role.RECRUITER,
         Role.HIRING_MANAGER,

@@ -1,10 +1,11 @@
 """`ats-audit verify`: the auditor's offline check of an audit export against its signed digests.
 
-    ats-audit verify --log <export file or dir> --digests <dir> --public-key <pem> [--tenant t] [--until instant]
-                     [--jobs n] [--quiet]
+    ats-audit verify --log <export file or dir> --digests <dir> --public-key <pem> [--tenant t] [--since instant]
+                     [--until instant] [--jobs n] [--quiet]
 
 Every digest's signature is checked with the public key, and its place in the tenant's chain (canonical bytes,
-`previous_digest_sha256`, contiguous periods from the tenant's first, each shard continuing where it stopped).
+`previous_digest_sha256`, contiguous periods from the tenant's first, each shard continuing where it stopped; with
+`--since`, a range export's: the first digest starts at that instant, continuing digests the export does not hold).
 The export's lines are then taken period by period, as many as each digest counts, in (shard, seq) order: every
 chain hash is recomputed from the signed start hash, each shard's chain must end at the signed end hash, and
 the period's Merkle root must match. Lines left over after the last digest are entries no digest covers.
@@ -301,7 +302,7 @@ def _verify_tenant(
     files = tuple(logs)
     total = sum(item.digest.count for item in digests)
     progress = _Progress(tenant, total, args.quiet)
-    chained = digest_chain_problem(digests, until=args.until)
+    chained = digest_chain_problem(digests, until=args.until, since=args.since)
     stop = chained.index if chained is not None else len(digests)
     jobs = args.jobs or (os.cpu_count() or 1)
     if chained is None and jobs > 1 and total >= _PARALLEL_MIN_ENTRIES:
@@ -417,6 +418,11 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--digests", required=True, type=Path, help="a directory of digest files (*.json)")
     verify.add_argument("--public-key", required=True, type=Path, help="the signing key's public key (PEM, SPKI)")
     verify.add_argument("--tenant", help="verify this tenant only")
+    verify.add_argument(
+        "--since",
+        type=_instant,
+        help="a range export: the digests start at this instant (ISO-8601) and continue earlier ones not exported",
+    )
     verify.add_argument(
         "--until", type=_instant, help="the digests must cover every period up to this instant (ISO-8601)"
     )

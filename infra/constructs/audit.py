@@ -4,6 +4,10 @@ auditor of refusals made by the gateway itself.
 - Requests insert inbox items only (shared/audit.py; IAM: PutItem on `T#*#AUDITIN#*` keys, `audit_appends`).
 - The table's stream feeds the linker (functions/audit/handlers/linker.py), the one function that writes the
   chain; it counts every change that is not an insert (`AuditItemsChanged`, alarmed).
+- The linker also counts reads, exports and refusals per actor and raises `AlertRaised` past the tenant's
+  thresholds (infra/constructs/audit_anomaly.py, docs/audit-alerts.md).
+- Auditor exports, their schedule, the auditors' read-only role and the Glue catalogue:
+  infra/constructs/audit_exports.py (added by the stack once the platform table, which holds the grants, exists).
 - An hourly job signs a digest per tenant with an asymmetric KMS key and writes it, and the key's public half,
   to the Object Lock bucket (`If-None-Match`). The key policy forbids disabling, deleting or re-policying the
   audit keys.
@@ -27,6 +31,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.api import ApiConstruct
+from infra.constructs.audit_anomaly import add_alert_policy_routes, add_anomaly_detection
 from infra.constructs.domain import DomainConstruct, TableUse, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 from infra.constructs.storage import StorageConstruct
@@ -46,6 +51,7 @@ class AuditConstruct(DomainConstruct):
     TABLE_ID = "AuditTable"
     TABLE_KEY = "audit"
     TABLE_STREAM = dynamodb.StreamViewType.NEW_AND_OLD_IMAGES
+    TABLE_TTL = "expires_at"  # the anomaly detector's counters only (functions/audit/dal/anomaly.py)
 
     def __init__(
         self,
@@ -61,7 +67,8 @@ class AuditConstruct(DomainConstruct):
         protect_key(foundation.audit_key, prod=foundation.stage.is_prod)
         self.signing_key = self._build_signing_key()
         self._build_refusal_auditor(api)
-        self._build_linker()
+        add_anomaly_detection(self, self._build_linker())
+        add_alert_policy_routes(self)
         self._build_digests()
 
     def _build_signing_key(self) -> kms.Key:
@@ -97,7 +104,7 @@ class AuditConstruct(DomainConstruct):
         """The linker's inserts: chain entries and markers (`T#<tenant>#AUDIT#<shard>`), the tenant list."""
         return TableUse(self.table, ("PutItem",), leading_keys=("T#*#AUDIT#*", "AUDIT#TENANTS"))
 
-    def _build_linker(self) -> None:
+    def _build_linker(self) -> lambda_.Function:
         fn = self.function(
             "Linker",
             _LINKER,
@@ -147,6 +154,7 @@ class AuditConstruct(DomainConstruct):
                 period=Duration.minutes(5),
             ),
         )
+        return fn
 
     def _build_digests(self) -> None:
         fn = self.function(

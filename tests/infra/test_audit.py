@@ -30,24 +30,39 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [statement["Action"]] if isinstance(statement["Action"], str) else list(statement["Action"])
 
 
+# Writes other than inbox inserts, by function: each on its own key family, and no function may delete.
+_INBOX = ["T#*#AUDITIN#*"]
+_WRITES: dict[tuple[str, str], list[list[str]]] = {
+    ("Audit/Linker", "dynamodb:PutItem"): [["T#*#AUDIT#*", "AUDIT#TENANTS"]],  # the chains: the one writer
+    ("Audit/Linker", "dynamodb:UpdateItem"): [["T#*#AUDIT#ANOMALY#*"]],  # the anomaly counters, nothing else
+    ("Audit/DigestJob", "dynamodb:PutItem"): [["T#*#AUDIT#DIGEST"]],
+    ("Audit/AuditApi", "dynamodb:PutItem"): [_INBOX, ["T#*#AUDIT#ALERTPOLICY"], ["T#*#AUDITEXPORT"]],
+    ("Audit/AuditExportWorker", "dynamodb:PutItem"): [_INBOX, ["T#*#AUDITEXPORT"]],
+}
+_READERS = ("Audit/Linker", "Audit/DigestJob", "Audit/AuditApi", "Audit/AuditExportWorker")
+
+
+def _owner(path: str) -> str | None:
+    """The function whose role's policy `path` is (`.../Audit/Linker/ServiceRole/...` or `.../Audit/LinkerRole/...`)."""
+    return next((f for f in _READERS if f"{f}/" in path or f"{f}Role/" in path), None)
+
+
 def test_no_function_may_update_or_delete_an_audit_item_and_requests_only_insert_inbox_items(synth: Synth) -> None:
     table = _audit_table(synth)
     statements = _statements_on(synth, table)
     assert statements
     for path, statement in statements:
-        actions = _actions(statement)
-        dynamodb = [a for a in actions if a.startswith("dynamodb:")]
-        assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(dynamodb), path
-        if "dynamodb:PutItem" in dynamodb:
+        dynamodb = [a for a in _actions(statement) if a.startswith("dynamodb:")]
+        assert not {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(dynamodb), path
+        owner = _owner(path)
+        for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
+            if action not in dynamodb:
+                continue
             keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-            if "Audit/Linker" in path:
-                assert keys == ["T#*#AUDIT#*", "AUDIT#TENANTS"]
-            elif "Audit/DigestJob" in path:
-                assert keys == ["T#*#AUDIT#DIGEST"]
-            else:
-                assert keys == ["T#*#AUDITIN#*"], path  # every audited function: inbox inserts only
-        if not any(p in path for p in ("Audit/Linker", "Audit/DigestJob")):
-            assert not [a for a in dynamodb if a not in ("dynamodb:PutItem",)], (path, dynamodb)  # no reads
+            allowed = _WRITES.get((owner or "", action), [_INBOX] if action == "dynamodb:PutItem" else [])
+            assert keys in allowed, (path, action, keys)  # every other audited function: inbox inserts only
+        if owner is None:
+            assert not [a for a in dynamodb if a != "dynamodb:PutItem"], (path, dynamodb)  # no reads
 
 
 def test_the_linker_reads_the_table_stream_and_changes_that_are_not_inserts_are_alarmed(synth: Synth) -> None:
