@@ -51,7 +51,21 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "assets.write": "Record assets issued to hires",
     "audit.read": "Read the audit trail and exports",
 }
-TOKEN_VALIDITY_HOURS = 1
+# Tokens of people (docs/identity.md): an ID or access token cannot be revoked where it is verified (the API's
+# Cognito authorizer checks signature and expiry only), so its lifetime bounds how long a deprovisioned user keeps
+# access. Refresh tokens are revocable (token revocation on every client) and bounded to a working day.
+ID_TOKEN_VALIDITY_MINUTES = 15
+ACCESS_TOKEN_VALIDITY_MINUTES = 15
+REFRESH_TOKEN_VALIDITY_HOURS = 12
+
+# Federation with an enterprise identity provider (infra/constructs/stage.py `IdentityProviderConfig`): the IdP's
+# groups claim lands in this mutable custom attribute at every federated sign-in; the pre-token-generation trigger
+# maps it to roles. Cognito's attribute values are at most 2048 characters.
+IDP_GROUPS_ATTRIBUTE = "idp_groups"
+IDP_GROUPS_MAX_LENGTH = 2048
+# Context keys: per-stage providers in cdk.json, or one stage's providers on the command line (JSON).
+IDENTITY_PROVIDERS_CONTEXT = "ats:identityProviders"
+IDENTITY_PROVIDER_OVERRIDE_CONTEXT = "identity_provider"
 
 HEALTH_WORKFLOW_SCHEDULE_MINUTES = 5
 # GET /v1/health says "degraded" when the last heartbeat is older than this many schedule periods.

@@ -50,6 +50,7 @@ class Permission(StrEnum):
     APPROVE_ASSET_SPEND = "assets:approve"
     WRITE_OFF_ASSETS = "assets:write-off"
     MANAGE_TENANT = "tenant:manage"
+    DEPROVISION_USERS = "users:deprovision"
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,9 @@ POLICY: dict[Permission, Grant] = {
     Permission.APPROVE_ASSET_SPEND: _grant(Role.FINANCE_APPROVER),
     Permission.WRITE_OFF_ASSETS: _grant(Role.FINANCE_APPROVER, Role.IT_ASSET_MANAGER),
     Permission.MANAGE_TENANT: _grant(Role.ACCOUNT_ADMIN, Role.SYSTEM_ADMIN),
+    # Issue 13 section 6: stopping a person of one's own tenant (disable, revoke refresh tokens): the tenant's
+    # admins and the platform's operators; no scope, a person decides (docs/identity.md).
+    Permission.DEPROVISION_USERS: _grant(Role.COMPANY_ADMIN, Role.ACCOUNT_ADMIN, Role.SYSTEM_ADMIN),
 }
 if set(POLICY) != set(Permission):  # checked at import, so a permission without a row never deploys
     raise RuntimeError(f"no row in the policy table for {sorted(set(Permission) - set(POLICY))}")

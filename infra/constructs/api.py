@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Annotations, Aws, Duration, SecretValue
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -16,6 +16,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.foundation import FoundationConstruct
+from infra.constructs.stage import IdentityProviderConfig, identity_providers_environment
 from shared.auth import RESOURCE_SERVER, Role, Scope, full_scope
 
 # The access-log line: JSON, one per request. `integrationStatus` is "-" when no function ran (the gateway
@@ -55,6 +56,16 @@ _ERROR_TEMPLATE = json.dumps(
 ).replace('"$context.error.messageString"', "$context.error.messageString")
 
 
+# Every app client of people: short ID and access tokens (they stay valid until they expire, even after their
+# user is deprovisioned), refresh tokens for a working day, revocable (AdminUserGlobalSignOut, RevokeToken).
+_PEOPLE_TOKENS: dict = {
+    "id_token_validity": Duration.minutes(constants.ID_TOKEN_VALIDITY_MINUTES),
+    "access_token_validity": Duration.minutes(constants.ACCESS_TOKEN_VALIDITY_MINUTES),
+    "refresh_token_validity": Duration.hours(constants.REFRESH_TOKEN_VALIDITY_HOURS),
+    "enable_token_revocation": True,
+}
+
+
 WEBHOOK_BODY_RULES = ("SizeRestrictions_BODY", "CrossSiteScripting_BODY")
 # The labels the CommonRuleSet adds when those rules match (also when their action is overridden to count).
 _CORE_RULE_SET_LABEL = "awswaf:managed:aws:core-rule-set:"
@@ -68,6 +79,11 @@ class ApiConstruct(Construct):
         self._invokable: set[str] = set()  # functions this API may invoke (one permission each)
         self.user_pool = self._build_user_pool()
         self.resource_server = self._build_resource_server()
+        # Enterprise identity providers, only when the stage's context configures them (docs/identity.md).
+        self.identity_providers = self._stage.identity_providers(self)
+        self.federated_clients = [self._build_federation(provider) for provider in self.identity_providers]
+        # For the pre-token-generation trigger and the deprovisioning route: provider -> tenant and group mapping.
+        self.identity_environment = identity_providers_environment(self.identity_providers)
         self.access_log_group = logs.LogGroup(
             self,
             "AccessLogs",
@@ -101,7 +117,15 @@ class ApiConstruct(Construct):
             "Users",
             self_sign_up_enabled=False,
             sign_in_aliases=cognito.SignInAliases(email=True, username=True),
-            custom_attributes={"tenant": cognito.StringAttribute(min_len=2, max_len=63, mutable=False)},
+            custom_attributes={
+                "tenant": cognito.StringAttribute(min_len=2, max_len=63, mutable=False),
+                # The IdP's groups of a federated user, rewritten at each federated sign-in (a mapped attribute must
+                # be mutable). Declared whether or not an IdP is configured: Cognito never removes an attribute, so
+                # dropping it with the IdP would fail the update. No app client of people may write it.
+                constants.IDP_GROUPS_ATTRIBUTE: cognito.StringAttribute(
+                    max_len=constants.IDP_GROUPS_MAX_LENGTH, mutable=True
+                ),
+            },
             password_policy=cognito.PasswordPolicy(
                 min_length=14, require_digits=True, require_lowercase=True, require_uppercase=True, require_symbols=True
             ),
@@ -126,8 +150,7 @@ class ApiConstruct(Construct):
         pool.add_client(
             "IntegrationClient",
             auth_flows=cognito.AuthFlow(user_srp=True),
-            access_token_validity=Duration.hours(constants.TOKEN_VALIDITY_HOURS),
-            id_token_validity=Duration.hours(constants.TOKEN_VALIDITY_HOURS),
+            **_PEOPLE_TOKENS,
             prevent_user_existence_errors=True,
             disable_o_auth=True,  # no hosted-UI flows (and no placeholder callback URL) on the token domain
         )
@@ -140,6 +163,73 @@ class ApiConstruct(Construct):
             ),
         )
         return pool
+
+    def _build_federation(self, provider: IdentityProviderConfig) -> cognito.UserPoolClient:
+        """The provider in the user pool, its attribute mapping (groups into `custom:idp_groups`, e-mail), and an
+        app client that signs its people in through the hosted UI's authorization-code flow, nothing else.
+
+        The client's OAuth scopes leave out `aws.cognito.signin.user.admin`, so a federated user's access token
+        cannot call UpdateUserAttributes and write their own groups: only the IdP writes them, at sign-in.
+        """
+        groups_attribute = f"custom:{constants.IDP_GROUPS_ATTRIBUTE}"
+        mapping = cognito.AttributeMapping(
+            email=cognito.ProviderAttribute.other(provider.email_attribute),
+            custom={groups_attribute: cognito.ProviderAttribute.other(provider.groups_claim)},
+        )
+        idp: cognito.UserPoolIdentityProviderSaml | cognito.UserPoolIdentityProviderOidc
+        if provider.type == "saml":
+            assert provider.metadata_url is not None  # checked by IdentityProviderConfig
+            idp = cognito.UserPoolIdentityProviderSaml(
+                self,
+                f"Idp{provider.name}",
+                user_pool=self.user_pool,
+                name=provider.name,
+                metadata=cognito.UserPoolIdentityProviderSamlMetadata.url(provider.metadata_url),
+                attribute_mapping=mapping,
+            )
+        else:
+            assert provider.issuer and provider.client_id and provider.client_secret_name
+            idp = cognito.UserPoolIdentityProviderOidc(
+                self,
+                f"Idp{provider.name}",
+                user_pool=self.user_pool,
+                name=provider.name,
+                issuer_url=provider.issuer,
+                client_id=provider.client_id,
+                # A dynamic reference: CloudFormation resolves the secret at deploy time, the template never holds it.
+                client_secret=SecretValue.secrets_manager(provider.client_secret_name).unsafe_unwrap(),
+                scopes=list(provider.scopes),
+                attribute_request_method=cognito.OidcAttributeRequestMethod.GET,
+                attribute_mapping=mapping,
+            )
+        if provider.grants_system_admin:
+            Annotations.of(idp).add_warning_v2(
+                "ats:idp-system-admin",
+                f"identity provider {provider.name} maps a group to system_admin: whoever manages that group in the "
+                "IdP administers this platform (docs/identity.md)",
+            )
+        client = self.user_pool.add_client(
+            f"Federated{provider.name}Client",
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.custom(provider.name)],
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                callback_urls=list(provider.callback_urls),
+                logout_urls=list(provider.logout_urls) or None,
+            ),
+            **_PEOPLE_TOKENS,
+            prevent_user_existence_errors=True,
+            # Cognito writes mapped attributes through the client: it needs write access to exactly those.
+            write_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True)
+            .with_custom_attributes(constants.IDP_GROUPS_ATTRIBUTE),
+        )
+        # Only the hosted UI signs people in here; refresh stays possible (and revocable).
+        cfn_client = client.node.default_child
+        assert isinstance(cfn_client, cognito.CfnUserPoolClient)
+        cfn_client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]
+        client.node.add_dependency(idp)  # the client names the provider, which must exist first
+        return client
 
     def _build_resource_server(self) -> cognito.UserPoolResourceServer:
         """The API as an OAuth 2.0 resource server: `ats/<scope>` for every scope of contracts section 1."""

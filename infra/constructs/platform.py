@@ -1,5 +1,6 @@
-"""The platform domain: health and identity routes, the pre-token-generation trigger that binds a machine
-client to its tenant, and the scheduled health workflow (a state machine whose Lambda task records the
+"""The platform domain: health and identity routes (who am I, deprovisioning a user), the auditor grants, the
+pre-token-generation trigger that binds a machine client or a federated person to its tenant, and the scheduled
+health workflow (a state machine whose Lambda task records the
 heartbeat that GET /v1/health reports)."""
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from infra.constructs.auditor_grants import add_auditor_grant_routes
 from infra.constructs.domain import DomainConstruct, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 
+# GET /v1/me and POST /v1/users/{username}/deprovision: one function (the module includes the deprovision router).
+IDENTITY_HANDLER = "functions.platform.handlers.me.lambda_handler"
+
 
 class PlatformConstruct(DomainConstruct):
     TABLE_ID = "PlatformTable"
@@ -34,6 +38,7 @@ class PlatformConstruct(DomainConstruct):
         super().__init__(scope, construct_id, foundation=foundation, api=api)
         self.tenant_secret("hmac", "Per-tenant HMAC key: fingerprints and blind search indexes")
         self._build_routes(audit_table)
+        self._build_deprovision_route(api, audit_table)
         self._build_pre_token_trigger(api)
         self.health_workflow = self._build_health_workflow()
 
@@ -54,18 +59,39 @@ class PlatformConstruct(DomainConstruct):
         self.route(
             "GET",
             "/v1/me",
-            handler="functions.platform.handlers.me.lambda_handler",
+            handler=IDENTITY_HANDLER,
             writes=[audit_appends(audit_table)],
         )
         add_auditor_grant_routes(self, audit_table=audit_table)
 
+    def _build_deprovision_route(self, api: ApiConstruct, audit_table: dynamodb.ITable) -> None:
+        """POST /v1/users/{username}/deprovision: disable a person of the caller's tenant and revoke their refresh
+        tokens (docs/identity.md). Served by the identity function of GET /v1/me (its module includes the route's
+        router), which adds the directory's three actions on this pool only, the pool's id and the providers'
+        tenants: no function, role or log group of its own."""
+        fn = self.route(
+            "POST",
+            "/v1/users/{username}/deprovision",
+            handler=IDENTITY_HANDLER,
+            writes=[audit_appends(audit_table)],  # the same audit grant as GET /v1/me
+            environment={"USER_POOL_ID": api.user_pool.user_pool_id, **api.identity_environment},
+        )
+        self.foundation.allow(
+            fn,
+            ["cognito-idp:AdminGetUser", "cognito-idp:AdminDisableUser", "cognito-idp:AdminUserGlobalSignOut"],
+            [api.user_pool.user_pool_arn],
+        )
+
     def _build_pre_token_trigger(self, api: ApiConstruct) -> None:
-        """Access tokens of client-credentials clients get `custom:tenant` from the client-to-tenant registry."""
+        """Access tokens of client-credentials clients get `custom:tenant` from the client-to-tenant registry; tokens
+        of federated people get their provider's tenant and the roles mapped from their IdP groups (the providers
+        are a JSON setting, `{}` without any: no reference to the pool, so no cycle)."""
         fn = self.function(
             "PreTokenGeneration",
             "functions.platform.handlers.pre_token.lambda_handler",
-            description="Cognito pre-token-generation (V3): the tenant claim of machine clients",
+            description="Cognito pre-token-generation (V3): tenant of machine clients, roles of federated people",
             reads=[only(self.table, "GetItem")],
+            environment=api.identity_environment,
         )
         api.user_pool.add_trigger(cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG, fn, cognito.LambdaVersion.V3_0)
 

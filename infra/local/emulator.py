@@ -1,7 +1,7 @@
 """The embedded AWS emulator: moto in server mode on 127.0.0.1, and the deploy of the synthesised template
 into it, step by step as `cdk deploy` does (publish assets, create the stack), plus the named steps that create
-what moto's CloudFormation skips but the runtime needs (secrets, subscription filters) and seed what onboarding
-creates in AWS (per-tenant secrets)."""
+what moto's CloudFormation skips but the runtime needs (secrets, user pools, subscription filters) and seed what
+onboarding creates in AWS (per-tenant secrets)."""
 
 from __future__ import annotations
 
@@ -256,6 +256,17 @@ def create_template_secrets(emulator: Emulator, assembly: Assembly) -> dict[str,
         )["ARN"]
         arns[logical_id] = arn
     return arns
+
+
+def create_user_pools(emulator: Emulator, assembly: Assembly) -> dict[str, str]:
+    """The template's Cognito user pools, which moto's CloudFormation skips, so that a function given a pool's id
+    (`Ref`, e.g. the deprovisioning route's `USER_POOL_ID`) gets a real one; returns logical id -> pool id. The
+    local gateway still issues and verifies the tokens itself (infra/local/tokens.py)."""
+    cognito = emulator.client("cognito-idp")
+    return {
+        logical_id: str(cognito.create_user_pool(PoolName=f"{assembly.stack_name}-{logical_id}")["UserPool"]["Id"])
+        for logical_id in assembly.resources("AWS::Cognito::UserPool")
+    }
 
 
 def _generated(secrets: Any, spec: dict[str, Any]) -> str:

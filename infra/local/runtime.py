@@ -2,9 +2,9 @@
 in-process, its API served on 127.0.0.1, its state machines executed and its schedules fired.
 
 Steps, in order (each named in the start-up log): load the cloud assembly; start the emulator; publish the
-assets; create the stack; create the template's secrets and put back the settings that referred to them; bind
-the functions; wire the emulator's adapters; register the state machines with the interpreter; create the
-subscription filters; seed the tenants' secrets; start the local user pool, scheduler and gateway; write
+assets; create the stack; create the template's secrets and user pools and put back the settings that referred to
+them; bind the functions; wire the emulator's adapters; register the state machines with the interpreter; create
+the subscription filters; seed the tenants' secrets; start the local user pool, scheduler and gateway; write
 .local/session.json.
 """
 
@@ -31,6 +31,7 @@ from infra.local.emulator import (
     create_stack,
     create_subscriptions,
     create_template_secrets,
+    create_user_pools,
     fill_environment,
     function_configurations,
     publish_assets,
@@ -104,7 +105,9 @@ class LocalRuntime:
         self.physical = create_stack(emulator, assembly)
         secrets = create_template_secrets(emulator, assembly)
         self._step(f"created {len(secrets)} secret(s) of the template")
-        for filled in fill_environment(emulator, assembly, self.physical, secrets):
+        pools = create_user_pools(emulator, assembly)
+        self._step(f"created {len(pools)} user pool(s) of the template")
+        for filled in fill_environment(emulator, assembly, self.physical, {**secrets, **pools}):
             self._step(f"set {filled} (it referred to a resource the emulator skipped)")
         self._step("binding functions to their code assets")
         self.functions = self._bind_functions(emulator, assembly)
@@ -123,7 +126,6 @@ class LocalRuntime:
         self.pool = LocalUserPool(
             region=REGION,
             id_token_lifetime=assembly.id_token_lifetime,
-            access_token_lifetime=assembly.access_token_lifetime,
             resource_server_scopes=assembly.scopes or _contract_scopes(),
         )
         self.access_log = self._open_access_log(emulator, assembly)
@@ -405,7 +407,8 @@ class LocalRuntime:
             ):
                 message = (
                     "expects {tenant: str, kind: 'id' (default) with roles: [str], or 'access' with scopes: [str] "
-                    "(default: all), lifetime_seconds: int (default: the app client's; negative: already expired)}"
+                    "(default: all), lifetime_seconds: int (default: the app client's, 1 hour for a machine's access "
+                    "token; negative: already expired)}"
                 )
                 return 400, {"error": {"code": "bad_request", "message": message}}
             try:

@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.auth import ROLES_CLAIM, TENANT_CLAIM, Role
 from shared.keys import SYSTEM_TENANTS
 
-DEFAULT_LIFETIME_SECONDS = 3600  # Cognito's default, and what the deployed app clients issue
+DEFAULT_LIFETIME_SECONDS = 3600  # Cognito's default, when the template's app clients say nothing
+# Machine clients are created at onboarding with 1-hour access tokens (docs/recipe.md), not by the template, whose
+# app clients are the people's (15 minutes, infra/constants.py): the local pool issues theirs with this lifetime.
+MACHINE_TOKEN_LIFETIME_SECONDS = 3600
+# The ID tokens of .local/session.json are minted once, at start: they stand in for an app that refreshes its
+# tokens (a refresh token lives 12 hours), so a long e2e run or a working day of `make run` is not cut off at 15
+# minutes. Tokens from `POST /_local/tokens` keep the app clients' lifetime.
+SESSION_TOKEN_LIFETIME_SECONDS = 12 * 3600
 
 
 class InvalidToken(Exception):
@@ -39,8 +46,8 @@ def _stable_id(*parts: str, length: int = 26) -> str:
 @dataclass
 class LocalUserPool:
     region: str
-    id_token_lifetime: int = DEFAULT_LIFETIME_SECONDS
-    access_token_lifetime: int = DEFAULT_LIFETIME_SECONDS
+    id_token_lifetime: int = DEFAULT_LIFETIME_SECONDS  # the people's app clients' (the template's)
+    machine_token_lifetime: int = MACHINE_TOKEN_LIFETIME_SECONDS  # the integration clients' access tokens
     resource_server_scopes: tuple[str, ...] = ()  # full scope names, e.g. "ats/identity.read"
     pool_id: str = field(default_factory=lambda: "local_" + uuid.uuid4().hex[:9])
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex[:26])  # the people's app client
@@ -125,7 +132,7 @@ class LocalUserPool:
             "scope": " ".join(granted),
             "auth_time": now,
             "iat": now,
-            "exp": now + (self.access_token_lifetime if lifetime is None else lifetime),
+            "exp": now + (self.machine_token_lifetime if lifetime is None else lifetime),
             "jti": str(uuid.uuid4()),
             "version": 2,
             TENANT_CLAIM: tenant,
@@ -176,11 +183,16 @@ class LocalUserPool:
 
     # -- what session.json carries ---------------------------------------------------------------------------
     def session_tokens(self, tenants: list[str]) -> dict[str, dict[str, str]]:
-        """One ready ID token per role for each tenant."""
-        return {tenant: {role.value: self.issue(tenant, [role.value]) for role in Role} for tenant in tenants}
+        """One ready ID token per role for each tenant, valid for SESSION_TOKEN_LIFETIME_SECONDS."""
+        return {
+            tenant: {
+                role.value: self.issue(tenant, [role.value], lifetime=SESSION_TOKEN_LIFETIME_SECONDS) for role in Role
+            }
+            for tenant in tenants
+        }
 
     def integration_tokens(self, tenants: list[str]) -> dict[str, str]:
-        """One access token per tenant, carrying every scope of the resource server."""
+        """One access token per tenant, carrying every scope of the resource server, with a machine's lifetime."""
         return {tenant: self.issue_access(tenant) for tenant in tenants}
 
 

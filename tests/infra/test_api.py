@@ -149,14 +149,17 @@ def test_pre_token_trigger_customises_access_tokens(synth: Synth) -> None:
     assert any(p["Principal"] == "cognito-idp.amazonaws.com" for p in permissions), permissions
 
 
-def test_app_clients_issue_one_hour_tokens_without_hosted_ui_flows(synth: Synth) -> None:
+def test_app_clients_issue_short_lived_revocable_tokens_without_hosted_ui_flows(synth: Synth) -> None:
+    """15-minute ID and access tokens (a deprovisioned user's last minutes), 12-hour revocable refresh tokens."""
     clients = synth.of_type("AWS::Cognito::UserPoolClient")
     assert clients
     for logical_id, client in clients.items():
         props = client["Properties"]
         units = props.get("TokenValidityUnits", {})
-        assert (props["AccessTokenValidity"], units.get("AccessToken")) == (60, "minutes"), logical_id
-        assert (props["IdTokenValidity"], units.get("IdToken")) == (60, "minutes"), logical_id
+        assert (props["AccessTokenValidity"], units.get("AccessToken")) == (15, "minutes"), logical_id
+        assert (props["IdTokenValidity"], units.get("IdToken")) == (15, "minutes"), logical_id
+        assert (props["RefreshTokenValidity"], units.get("RefreshToken")) == (720, "minutes"), logical_id
+        assert props["EnableTokenRevocation"] is True, logical_id
         assert "implicit" not in props.get("AllowedOAuthFlows", []), logical_id
     assert len(synth.of_type("AWS::Cognito::UserPoolDomain")) == 1, "client credentials need the token endpoint"
 

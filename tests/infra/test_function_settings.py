@@ -15,10 +15,17 @@ from tests.infra.conftest import Synth
 
 
 def _settings_models(module: ModuleType) -> list[type[BaseSettings]]:
-    """The settings models a handler module holds (it loads them with shared.settings.load_settings)."""
-    return [
+    """The settings models a handler module holds (it loads them with shared.settings.load_settings), and those of
+    the handler modules it imports whole (a router it includes, e.g. `me` includes `deprovision`'s route)."""
+    included = [
         value
         for value in vars(module).values()
+        if inspect.ismodule(value) and value.__name__.startswith("functions.") and ".handlers." in value.__name__
+    ]
+    return [
+        value
+        for source in (module, *included)
+        for value in vars(source).values()
         if inspect.isclass(value) and issubclass(value, BaseSettings) and value is not BaseSettings
     ]
 

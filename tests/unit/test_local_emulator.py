@@ -19,6 +19,7 @@ from infra.local.emulator import (
     Emulator,
     Unresolved,
     create_template_secrets,
+    create_user_pools,
     resolve,
     seed_tenant_secrets,
 )
@@ -74,6 +75,20 @@ def test_every_secret_of_the_template_is_created_from_its_string_or_generator(em
     generated = json.loads(secrets.get_secret_value(SecretId=arns["Generated"])["SecretString"])
     assert generated["username"] == "svc" and len(generated["password"]) == 40 and generated["password"].isalnum()
     assert secrets.get_secret_value(SecretId=arns["Bare"])["SecretString"]  # an unknown secret never stops the start
+
+
+def test_the_templates_user_pools_are_created_so_a_ref_to_one_resolves(emulator: Emulator) -> None:
+    resources = {
+        "ApiUsers": {"Type": "AWS::Cognito::UserPool", "Properties": {"UserPoolName": "ignored"}},
+        "Plain": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": "s"}},
+    }
+    pools = create_user_pools(emulator, assembly(resources))
+    assert set(pools) == {"ApiUsers"}
+    described = emulator.client("cognito-idp").describe_user_pool(UserPoolId=pools["ApiUsers"])["UserPool"]
+    assert described["Name"] == f"{STACK}-ApiUsers"
+    # What a function's USER_POOL_ID (a Ref to the pool) becomes
+    assert resolve({"Ref": "ApiUsers"}, STACK, pools) == pools["ApiUsers"]
+    assert create_user_pools(emulator, assembly({})) == {}
 
 
 def test_tenant_secrets_are_seeded_per_declaration_as_keyrings(emulator: Emulator) -> None:

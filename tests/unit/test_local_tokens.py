@@ -7,7 +7,13 @@ import time
 import jwt
 import pytest
 
-from infra.local.tokens import InvalidToken, LocalUserPool, scopes_of
+from infra.local.tokens import (
+    MACHINE_TOKEN_LIFETIME_SECONDS,
+    SESSION_TOKEN_LIFETIME_SECONDS,
+    InvalidToken,
+    LocalUserPool,
+    scopes_of,
+)
 
 SCOPES = ("ats/identity.read", "ats/retention.write", "ats/messages.write")
 
@@ -49,11 +55,25 @@ def test_scopes_are_given_short_or_full_and_must_exist(pool: LocalUserPool) -> N
         pool.issue_access("acme", ["ats/everything"])
 
 
+def _lifetime(claims: dict[str, object]) -> int:
+    return int(claims["exp"]) - int(claims["iat"])  # type: ignore[call-overload]
+
+
 def test_lifetimes_are_the_app_clients() -> None:
-    short = LocalUserPool(region="eu-west-1", id_token_lifetime=300, access_token_lifetime=900)
-    id_claims, access_claims = unverified(short.issue("acme", [])), unverified(short.issue_access("acme"))
-    assert int(id_claims["exp"]) - int(id_claims["iat"]) == 300  # type: ignore[call-overload]
-    assert int(access_claims["exp"]) - int(access_claims["iat"]) == 900  # type: ignore[call-overload]
+    # People's ID tokens live as the template's app clients say; machine clients are created at onboarding with
+    # 1-hour access tokens (docs/recipe.md), whatever the people's clients say.
+    short = LocalUserPool(region="eu-west-1", id_token_lifetime=900)
+    assert _lifetime(unverified(short.issue("acme", []))) == 900
+    assert _lifetime(unverified(short.issue_access("acme"))) == MACHINE_TOKEN_LIFETIME_SECONDS == 3600
+    assert _lifetime(unverified(short.issue("acme", [], lifetime=-60))) == -60
+
+
+def test_session_tokens_outlive_a_working_session_and_machine_tokens_live_an_hour() -> None:
+    short = LocalUserPool(region="eu-west-1", id_token_lifetime=900)
+    people = short.session_tokens(["acme"])["acme"]
+    assert {_lifetime(unverified(token)) for token in people.values()} == {SESSION_TOKEN_LIFETIME_SECONDS}
+    assert SESSION_TOKEN_LIFETIME_SECONDS == 12 * 3600
+    assert _lifetime(unverified(short.integration_tokens(["acme"])["acme"])) == 3600
 
 
 @pytest.mark.parametrize("tenant", ["_gateway", "_platform", ""])

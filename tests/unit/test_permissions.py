@@ -121,6 +121,7 @@ def test_an_integration_is_judged_by_scopes(scope: Scope, permission: Permission
         Permission.EXPORT_MESSAGES,
         Permission.APPROVE_ASSET_SPEND,
         Permission.MANAGE_TENANT,
+        Permission.DEPROVISION_USERS,
     ],
 )
 def test_no_scope_reaches_what_only_a_person_may_decide(permission: Permission) -> None:
