@@ -103,6 +103,9 @@ def child_environment(endpoint: str) -> dict[str, str]:
             "RETENTION_KEYS_TABLE_NAME": "bench-retention-keys",
             "DATA_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000",
             "AUDIT_SIGNING_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000001",
+            "IDENTITY_PROVIDERS": "{}",  # no federated identity provider: the template's default
+            "USER_POOL_ID": "eu-west-1_BenchPool1",
+            "AUDIT_EXPORT_WORKER_NAME": "bench-audit-export-worker",
             "ARCHIVE_BUCKET_NAME": "bench-archive",
             "EXPORT_BUCKET_NAME": "bench-exports",
             "TENANT_SECRET_PREFIX": "bench/tenants/",

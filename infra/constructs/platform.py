@@ -15,12 +15,15 @@ from constructs import Construct
 
 from infra import constants
 from infra.constructs.api import ApiConstruct
+from infra.constructs.auditor_grants import HANDLER as AUDITOR_GRANTS_HANDLER
 from infra.constructs.auditor_grants import add_auditor_grant_routes
 from infra.constructs.domain import DomainConstruct, audit_appends, only
 from infra.constructs.foundation import FoundationConstruct
 
-# GET /v1/me and POST /v1/users/{username}/deprovision: one function (the module includes the deprovision router).
 IDENTITY_HANDLER = "functions.platform.handlers.me.lambda_handler"
+# POST /v1/users/{username}/deprovision: served by the access-administration function of the auditor grants (its
+# module includes the deprovision router).
+ACCESS_HANDLER = AUDITOR_GRANTS_HANDLER
 
 
 class PlatformConstruct(DomainConstruct):
@@ -66,14 +69,14 @@ class PlatformConstruct(DomainConstruct):
 
     def _build_deprovision_route(self, api: ApiConstruct, audit_table: dynamodb.ITable) -> None:
         """POST /v1/users/{username}/deprovision: disable a person of the caller's tenant and revoke their refresh
-        tokens (docs/identity.md). Served by the identity function of GET /v1/me (its module includes the route's
-        router), which adds the directory's three actions on this pool only, the pool's id and the providers'
-        tenants: no function, role or log group of its own."""
+        tokens (docs/identity.md). Served by the access-administration function of the auditor grants (its module
+        includes the route's router), which adds the directory's three actions on this pool only, the pool's id and
+        the providers' tenants: no function, role or log group of its own."""
         fn = self.route(
             "POST",
             "/v1/users/{username}/deprovision",
-            handler=IDENTITY_HANDLER,
-            writes=[audit_appends(audit_table)],  # the same audit grant as GET /v1/me
+            handler=ACCESS_HANDLER,
+            writes=[audit_appends(audit_table)],
             environment={"USER_POOL_ID": api.user_pool.user_pool_id, **api.identity_environment},
         )
         self.foundation.allow(

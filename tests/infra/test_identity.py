@@ -175,10 +175,11 @@ def _statements_of(synth: Synth, function_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_the_deprovision_route_is_served_by_the_identity_function(synth: Synth) -> None:
+def test_the_deprovision_route_is_served_by_the_access_administration_function(synth: Synth) -> None:
     fn = _function_behind(synth, *DEPROVISION)
-    assert fn == _function_behind(synth, "GET", "/v1/me"), "one function for both identity routes, none of its own"
-    assert synth.props(fn)["Handler"] == "functions.platform.handlers.me.lambda_handler"
+    assert fn == _function_behind(synth, "POST", "/v1/auditor-grants"), "the grants' function, none of its own"
+    assert synth.props(fn)["Handler"] == "functions.platform.handlers.auditor_grants.lambda_handler"
+    assert _function_behind(synth, "GET", "/v1/me") != fn, "GET /v1/me runs without the directory's rights"
     method = next(
         m["Properties"]
         for m in synth.of_type("AWS::ApiGateway::Method").values()
@@ -188,7 +189,7 @@ def test_the_deprovision_route_is_served_by_the_identity_function(synth: Synth) 
     assert not method.get("AuthorizationScopes"), "people's ID tokens reach `authorize`, which admits admins only"
 
 
-def test_the_identity_function_may_disable_and_sign_out_users_of_its_pool_only(synth: Synth) -> None:
+def test_the_deprovisioning_function_may_disable_and_sign_out_users_of_its_pool_only(synth: Synth) -> None:
     fn = _function_behind(synth, *DEPROVISION)
     [pool] = synth.of_type("AWS::Cognito::UserPool")
     cognito = [s for s in _statements_of(synth, fn) if any("cognito" in str(a) for a in as_list(s["Action"]))]

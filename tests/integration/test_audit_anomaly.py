@@ -184,7 +184,11 @@ def test_a_burst_of_reads_raises_one_alert_with_its_evidence_and_later_reads_rai
     # Then no second alert, the redelivery counted nothing, and the counters' own updates are not tampering
     assert again["already_linked"] == 4 and again["alerts_raised"] == 0
     assert world.alerts() == []
-    assert world.link()["changes_not_inserts"] == 0
+    # (Only the counters' records: moto, unlike DynamoDB, may leave stream records of a cancelled transaction, the
+    # redelivery's; docs/decisions.md.)
+    counter_records = [r for r in world.records() if is_counter_key(r["dynamodb"]["Keys"]["pk"]["S"])]
+    assert counter_records and {r["eventName"] for r in counter_records} <= {"INSERT", "MODIFY"}
+    assert world.link(counter_records)["changes_not_inserts"] == 0
     counters = [i for i in world.ddb.scan(TableName=AUDIT_TABLE)["Items"] if is_counter_key(i["pk"]["S"])]
     assert [int(c["count"]["N"]) for c in counters] == [11]
 

@@ -95,10 +95,10 @@ def _deprovision(
     caller: dict[str, str],
     request_id: str = "req-dep-1",
 ) -> tuple[int, dict[str, Any]]:
-    from functions.platform.handlers import me  # the identity function serves the route
+    from functions.platform.handlers import auditor_grants  # the access-administration function serves the route
 
     event = rest_event(f"/v1/users/{username}/deprovision", method="POST", claims=caller, request_id=request_id)
-    response: dict[str, Any] = me.lambda_handler(event, lambda_context)
+    response: dict[str, Any] = auditor_grants.lambda_handler(event, lambda_context)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -217,8 +217,8 @@ def test_a_company_admin_or_a_system_admin_deprovisions_within_their_own_tenant(
 def test_without_a_token_the_route_is_a_401(
     pool: Pool, rest_event: RestEventFactory, lambda_context: LambdaContext
 ) -> None:
-    from functions.platform.handlers import me
+    from functions.platform.handlers import auditor_grants
 
-    response = me.lambda_handler(rest_event("/v1/users/jane/deprovision", method="POST"), lambda_context)
+    response = auditor_grants.lambda_handler(rest_event("/v1/users/jane/deprovision", method="POST"), lambda_context)
 
     assert response["statusCode"] == 401

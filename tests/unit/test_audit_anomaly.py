@@ -275,3 +275,11 @@ def test_only_the_detectors_counters_are_passed_over() -> None:
     assert is_counter_key("T#acme#AUDIT#ANOMALY#15#20261127T0900")
     assert not is_counter_key("T#acme#AUDIT#3") and not is_counter_key("T#acme#AUDITIN#3")
     assert not is_counter_key("T#acme#AUDIT#DIGEST") and not is_counter_key("T#acme#AUDIT#ALERTPOLICY")
+
+
+def test_the_linker_passes_over_exactly_the_counters_keys() -> None:
+    from functions.audit.dal.anomaly import is_counter_key
+    from functions.audit.handlers import linker
+
+    for pk in ("T#acme#AUDIT#ANOMALY#15#2026-11-27T10:00", "T#acme#AUDIT#3", "T#acme#AUDITIN#2", "AUDIT#TENANTS", ""):
+        assert linker._is_counter_key(pk) is is_counter_key(pk), pk

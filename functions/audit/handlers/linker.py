@@ -12,24 +12,27 @@ their stream records (updates, expiry) are not the trail's and are passed over.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from functions.audit.dal.anomaly import is_counter_key
 from functions.audit.dal.chain import DynamoChainStore, Head
-from functions.audit.logic.anomaly import AnomalyDetector, Observation, PolicyCache, observations
 from functions.audit.logic.linker import ChainStore, StreamChange, apply_changes
 from shared import clock
-from shared.audit_proof import LinkedEntry
 from shared.observability import logger, metrics, tracer
 from shared.settings import BaseSettings, load_settings
+
+if TYPE_CHECKING:
+    # The detector (its models, policies, the bus) is imported by the first batch that linked something, not by
+    # the cold start (benchmarks/cold_start.py).
+    from functions.audit.logic.anomaly import AnomalyDetector, Observation, PolicyCache
+    from shared.audit_proof import LinkedEntry
 
 SAMPLE_EVENT = "dynamodb_stream_audit_inbox.json"  # events/
 
 # The warm function's policies: each tenant's read at most once a minute (logic/anomaly.py PolicyCache).
-_POLICIES = PolicyCache()
+_POLICIES: PolicyCache | None = None
 
 
 class LinkerSettings(BaseSettings):
@@ -38,6 +41,12 @@ class LinkerSettings(BaseSettings):
 
 class DetectorSettings(LinkerSettings):
     EVENT_BUS_NAME: str = Field(min_length=1)
+
+
+def _is_counter_key(pk: str) -> bool:
+    """The anomaly detector's counters (`T#<tenant>#AUDIT#ANOMALY#...`, functions/audit/dal/anomaly.py)."""
+    parts = pk.split("#")
+    return len(parts) >= 5 and parts[0] == "T" and parts[2] == "AUDIT" and parts[3] == "ANOMALY"
 
 
 def changes_of(event: dict[str, Any]) -> list[StreamChange]:
@@ -70,6 +79,8 @@ class RecordingStore:
     def link(self, tenant: str, shard: int, source: str, linked: Sequence[LinkedEntry]) -> None:
         self._store.link(tenant, shard, source, linked)
         try:
+            from functions.audit.logic.anomaly import observations
+
             self.linked.extend(observations(tenant, shard, linked))
         except Exception:  # an entry the detector cannot read is still linked
             metrics.add_metric(name="AnomalyDetectorErrors", unit="Count", value=1)
@@ -80,12 +91,16 @@ class RecordingStore:
 
 
 def default_detector() -> AnomalyDetector:
+    global _POLICIES
     from functions.audit.dal.alert_policy import DynamoAlertPolicyStore
     from functions.audit.dal.anomaly import DynamoAnomalyCounters
+    from functions.audit.logic.anomaly import AnomalyDetector, PolicyCache
     from functions.audit.models.anomaly import SOURCE
     from shared.events import bus_publisher
 
     settings = load_settings(DetectorSettings)
+    if _POLICIES is None:
+        _POLICIES = PolicyCache()
     return AnomalyDetector(
         counters=DynamoAnomalyCounters(settings.AUDIT_TABLE_NAME),
         policies=DynamoAlertPolicyStore(settings.AUDIT_TABLE_NAME),
@@ -125,7 +140,7 @@ def lambda_handler(
     store = store or DynamoChainStore(load_settings(LinkerSettings).AUDIT_TABLE_NAME)
     recording = RecordingStore(store)
     try:
-        report = apply_changes([c for c in changes_of(event) if not is_counter_key(c.pk)], recording)
+        report = apply_changes([c for c in changes_of(event) if not _is_counter_key(c.pk)], recording)
     finally:  # what was linked before a failure is counted now: the retry finds it linked and skips it
         alerts = detect(recording.linked, detector)
     metrics.add_metric(name="AuditEntriesLinked", unit="Count", value=report.linked_entries)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.platform.dal.auditor_grants import DynamoAuditorGrantStore
+from functions.platform.handlers import deprovision
 from functions.platform.logic.auditor_grants import (
     GrantRequest,
     get_auditor_grant,
@@ -38,6 +39,9 @@ from shared.settings import load_settings
 # on the first request rather than at import. The grant id's form is checked by the use case (400).
 
 app = build_resolver()
+# The access-administration function also deprovisions people (handlers/deprovision.py, a router whose use case is
+# imported only when its route runs): both change who may reach the tenant's data, and both validate their input.
+app.include_router(deprovision.router)
 
 
 def _output(grant: AuditorGrant) -> AuditorGrantOutput:

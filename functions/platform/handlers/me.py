@@ -1,7 +1,4 @@
-"""GET /v1/me: who the verified token says the caller is, a person or a machine client; audited.
-
-The identity function: it also serves POST /v1/users/{username}/deprovision (`handlers/deprovision.py`, a router
-included here, whose use case is imported only when that route runs)."""
+"""GET /v1/me: who the verified token says the caller is, a person or a machine client; audited."""
 
 from __future__ import annotations
 
@@ -10,7 +7,6 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.platform.handlers import deprovision
 from functions.platform.logic.identity import who_am_i
 from functions.platform.models.env import AuditedApiSettings
 from functions.platform.models.output import MeOutput
@@ -21,7 +17,6 @@ from shared.observability import logger, metrics, tracer
 from shared.settings import load_settings
 
 app = build_resolver()
-app.include_router(deprovision.router)
 
 
 @app.get(
