@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +65,7 @@ def settle(response: Any, messages: list[dict[str, Any]], partial: bool) -> list
     return [m for m in messages if m["MessageId"] not in failed]
 
 
-class MappingPoller:
+class MappingPoller(ABC):
     """Polls every enabled event source mapping of the emulator whose source `accepts`, one thread per mapping
     (mappings can be created at any time: the list is refreshed every few seconds). Subclasses poll one mapping."""
 
@@ -88,11 +89,13 @@ class MappingPoller:
         self._watcher = threading.Thread(target=self._watch, name=f"{self.kind}-mappings", daemon=True)
         self.batches = 0
 
+    @abstractmethod
     def accepts(self, source_arn: str) -> bool:
-        raise NotImplementedError
+        """Whether this poller serves mappings of `source_arn` (a queue, a table stream)."""
 
+    @abstractmethod
     def _poll(self, mapping: dict[str, Any], function: str) -> None:
-        raise NotImplementedError
+        """Feed `function` from the mapping's source until the poller stops."""
 
     def start(self) -> None:
         self.refresh()

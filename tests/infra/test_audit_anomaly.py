@@ -1,48 +1,21 @@
 """Anomalous-access alerts in the template (issue 13 §7, infra/constructs/audit_anomaly.py): the linker may update
 the detector's counters and nothing else of the audit table, and publish to the bus; the policy routes read and
 insert policy versions only; one alarm; the resources it adds.
-
-The app is synthesised with the wiring applied when AuditConstruct does not call it yet (until the lead does)."""
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.constructs import audit_anomaly
-from tests.infra.conftest import Synth, synthesise
-
-ADDED: dict[str, list[str]] = {}
-
-
-def _cfn_paths(scope: Any) -> set[str]:
-    from aws_cdk import CfnResource, Stack
-
-    return {node.node.path for node in Stack.of(scope).node.find_all() if CfnResource.is_cfn_resource(node)}
+from tests.infra.conftest import Synth
 
 
 @pytest.fixture(scope="module")
-def wired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
-    from infra.constructs.audit import AuditConstruct
-
-    original = AuditConstruct.__init__
-
-    def init(self: AuditConstruct, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        if self.node.try_find_child("AnomalousAccessAlarm") is None:  # not wired by AuditConstruct yet
-            before = _cfn_paths(self)
-            audit_anomaly.add_anomaly_detection(self, self._functions[audit_anomaly.LINKER_HANDLER])
-            audit_anomaly.add_alert_policy_routes(self)
-            ADDED["resources"] = sorted(_cfn_paths(self) - before)
-
-    AuditConstruct.__init__ = init  # type: ignore[method-assign]
-    try:
-        yield synthesise("dev", Path(tmp_path_factory.mktemp("cdk.out.anomaly")))
-    finally:
-        AuditConstruct.__init__ = original  # type: ignore[method-assign]
+def wired(synth: Synth) -> Synth:
+    """The stack as AuditConstruct wires it (`add_anomaly_detection`, `add_alert_policy_routes`)."""
+    return synth
 
 
 def _statements(synth: Synth, role_path: str) -> list[dict[str, Any]]:
@@ -99,13 +72,10 @@ def test_one_alarm_on_alerts_and_detector_errors(wired: Synth) -> None:
 
 
 def test_the_wiring_adds_four_resources_at_most(wired: Synth) -> None:
-    if "resources" not in ADDED:
-        pytest.skip("AuditConstruct wires anomaly detection itself: counted with the stack")
-    # The audit API function (its role, policy, invoke permission) is the lead's, built for every audit route, and
-    # `/v1` is every route's (made by whichever domain adds a route first); the wiring's own: the API resource
-    # /v1/audit-alert-policy, its GET and PUT methods, and the alarm.
-    own = [p for p in ADDED["resources"] if "/AuditApi" not in p and not p.endswith("/Default/v1/Resource")]
-    assert len(own) <= 4, own
+    # The audit API function (its role, policy, invoke permission) serves every audit route; the wiring's own: the
+    # API resource /v1/audit-alert-policy, its GET and PUT methods, and the alarm.
+    own = sorted(p for p in wired.paths.values() if "/audit-alert-policy/" in p or "/AnomalousAccessAlarm/" in p)
+    assert 1 <= len(own) <= 4, own
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_in_the_wiring(wired: Synth) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from functions.audit.dal.export_files import S3ObjectWriter
 from functions.audit.logic import export as logic
 from shared.audit import Outcome
 from shared.audit_proof import (
@@ -29,6 +28,7 @@ from shared.audit_proof import (
 )
 from shared.auth import Actor, ActorKind, Role
 from shared.errors import BadRequest, Forbidden, NotFound
+from shared.s3_objects import S3ObjectWriter
 from tests.fakes import FakeAuditLog, FakeGrantReader
 
 NOW = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)

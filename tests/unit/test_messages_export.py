@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from functions.messages.dal.export_files import PART_SIZE, S3ExportFiles, S3ObjectWriter
+from functions.messages.dal.export_files import S3ExportFiles
 from functions.messages.dal.exports import StaleExport
 from functions.messages.dal.messages import Page
 from functions.messages.logic.export import (
@@ -53,6 +53,7 @@ from shared import clock
 from shared.audit import Outcome
 from shared.auth import Actor, Role
 from shared.errors import BadRequest, DependencyFailure, Forbidden, NotFound
+from shared.s3_objects import PART_SIZE, S3ObjectWriter
 from tests.fakes import FakeAuditLog
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -7,8 +7,6 @@ table (an insert), the KMS key that signs them, and the public key published bes
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +16,7 @@ from shared import clock
 from shared.audit_proof import ALGORITHM, Digest, DigestFile, parse_digest, public_key_pem
 from shared.aws import LazyClient
 from shared.keys import tenant_key
+from shared.s3_objects import sha256_checksum
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,10 +40,6 @@ class DigestState:
     @property
     def digest(self) -> Digest:
         return parse_digest(self.body)
-
-
-def _checksum(body: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(body).digest()).decode()
 
 
 class S3DynamoDigestStore:
@@ -86,7 +81,7 @@ class S3DynamoDigestStore:
                 ContentType="application/json",
                 IfNoneMatch="*",
                 ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_checksum(body),
+                ChecksumSHA256=sha256_checksum(body),
             )
             return body
         except self.s3.exceptions.ClientError as refused:
@@ -128,7 +123,7 @@ class S3DynamoDigestStore:
                 ContentType=content_type,
                 IfNoneMatch="*",
                 ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_checksum(body),
+                ChecksumSHA256=sha256_checksum(body),
             )
         except self.s3.exceptions.ClientError as refused:
             if refused.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):

@@ -10,90 +10,16 @@ writer never holds more than one part however long the range. The same pattern a
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from functions.audit.dal.digests import PUBLIC_KEYS_PREFIX
 from shared.audit_proof import DigestFile, parse_digest
 from shared.aws import LazyClient
+from shared.s3_objects import PART_SIZE, S3ObjectWriter, presigning_client, sha256_checksum
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
-
-
-def _checksum(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-class S3ObjectWriter:
-    """One object written as it is produced: each full part is uploaded at once, the object completed (or put
-    whole, if it never filled a part) on `close`."""
-
-    def __init__(self, client: S3Client, bucket: str, key: str, content_type: str, part_size: int = PART_SIZE):
-        self._client, self._bucket, self._key, self._type = client, bucket, key, content_type
-        self._part_size = part_size
-        self._buffer = bytearray()
-        self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
-
-    def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            part = bytes(memoryview(self._buffer)[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._upload_part(part)
-
-    def _upload_part(self, part: bytes) -> None:
-        if self._upload_id is None:
-            self._upload_id = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key, ContentType=self._type, ChecksumAlgorithm="SHA256"
-            )["UploadId"]
-        number = len(self._parts) + 1
-        checksum = _checksum(part)
-        answer = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=part,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-        )
-        self._parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
-
-    def close(self) -> None:
-        if self._upload_id is None:
-            body, self._buffer = bytes(self._buffer), bytearray()
-            self._client.put_object(
-                Bucket=self._bucket,
-                Key=self._key,
-                Body=body,
-                ContentType=self._type,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_checksum(body),
-            )
-            return
-        if self._buffer:
-            last, self._buffer = bytes(self._buffer), bytearray()
-            self._upload_part(last)
-        self._client.complete_multipart_upload(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
-        )
-        self._upload_id = None
-
-    def abort(self) -> None:
-        """Give up the object (the bucket's lifecycle rule is the backstop for a function that dies first)."""
-        self._buffer = bytearray()
-        if self._upload_id is not None:
-            upload_id, self._upload_id = self._upload_id, None
-            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
 
 
 def _check_path(path: str) -> str:
@@ -146,7 +72,7 @@ class S3ExportFiles:
             Body=data,
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=_checksum(data),
+            ChecksumSHA256=sha256_checksum(data),
         )
 
     def exists(self, prefix: str, path: str) -> bool:
@@ -167,14 +93,7 @@ class S3ExportLinks:
 
     def _signer(self) -> Any:
         if self._client is None:
-            # The shared clients sign S3 URLs with SigV2 on the global endpoint; links need SigV4 and the region.
-            from botocore.config import Config
-
-            from shared.aws import _session
-
-            self._client = _session().create_client(
-                "s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
-            )
+            self._client = presigning_client()
         return self._client
 
     def download(self, key: str, seconds: int) -> str:

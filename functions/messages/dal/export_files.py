@@ -5,7 +5,7 @@ Files live under `messages/exports/<tenant>/<export id>/` in the export bucket (
 with the bucket's key by default, so no key is named here). Every upload carries its SHA-256 as an S3 checksum:
 Object Lock requires a checksum on every write, and S3 then refuses bytes that do not match the digest the
 export computed (PutObject: the whole object's SHA-256; multipart: each part's). A file is written as it is
-produced (`S3ObjectWriter`): parts of 8 MiB through a multipart upload, or one PutObject when it ends before the
+produced (`S3ObjectWriter`, shared/s3_objects.py): parts of 8 MiB through a multipart upload, or one PutObject when it ends before the
 first part is full, so a writer never holds more than one part. Natives are small and many: `S3ExportFiles.put`
 uploads them on a few threads, with a bounded number in flight.
 """
@@ -13,97 +13,23 @@ uploads them on a few threads, with a bounded number in flight.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from functions.messages.dal.exports import export_prefix
 from shared.aws import LazyClient
+from shared.s3_objects import PART_SIZE, S3ObjectWriter, presigning_client
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from mypy_boto3_s3 import S3Client
 
-PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 PARALLEL_PUTS = 8  # within botocore's default pool of 10 connections
 
 
 # --- the files ----------------------------------------------------------------------------------------------------
-
-
-def _checksum(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-class S3ObjectWriter:
-    """One object written as it is produced. Bytes collect in one buffer; each time it holds a part (8 MiB) the
-    part is copied out and uploaded, and the object is completed (or, if it never filled a part, put whole) on
-    `close`: at most a part's buffer and the part being sent are held."""
-
-    def __init__(self, client: S3Client, bucket: str, key: str, content_type: str, part_size: int = PART_SIZE):
-        self._client, self._bucket, self._key, self._type = client, bucket, key, content_type
-        self._part_size = part_size
-        self._buffer = bytearray()
-        self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []  # one small entry per part uploaded: ETag and checksum
-
-    def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            part = bytes(memoryview(self._buffer)[: self._part_size])
-            del self._buffer[: self._part_size]  # what overflowed the part stays: less than one write
-            self._upload_part(part)
-
-    def _upload_part(self, part: bytes) -> None:
-        if self._upload_id is None:
-            self._upload_id = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key, ContentType=self._type, ChecksumAlgorithm="SHA256"
-            )["UploadId"]
-        number = len(self._parts) + 1
-        checksum = _checksum(part)
-        answer = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=part,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-        )
-        self._parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
-
-    def close(self) -> None:
-        if self._upload_id is None:
-            body, self._buffer = bytes(self._buffer), bytearray()
-            self._client.put_object(
-                Bucket=self._bucket,
-                Key=self._key,
-                Body=body,
-                ContentType=self._type,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_checksum(body),
-            )
-            return
-        if self._buffer:
-            last, self._buffer = bytes(self._buffer), bytearray()
-            self._upload_part(last)
-        self._client.complete_multipart_upload(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
-        )
-        self._upload_id = None
-
-    def abort(self) -> None:
-        """Give up the object: an unfinished multipart upload is aborted (the bucket's lifecycle rule is the
-        backstop for a function that dies before it can)."""
-        self._buffer = bytearray()
-        if self._upload_id is not None:
-            upload_id, self._upload_id = self._upload_id, None
-            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
 
 
 class S3ExportFiles:
@@ -202,14 +128,7 @@ class S3ExportLinks:
 
     def _signer(self) -> Any:
         if self._client is None:
-            # The shared clients sign S3 URLs with SigV2 on the global endpoint; links need SigV4 and the region.
-            from botocore.config import Config
-
-            from shared.aws import _session
-
-            self._client = _session().create_client(
-                "s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
-            )
+            self._client = presigning_client()
         return self._client
 
     def download(self, key: str, seconds: int) -> str:
