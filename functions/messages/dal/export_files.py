@@ -5,9 +5,9 @@ Files live under `messages/exports/<tenant>/<export id>/` in the export bucket (
 with the bucket's key by default, so no key is named here). Every upload carries its SHA-256 as an S3 checksum:
 Object Lock requires a checksum on every write, and S3 then refuses bytes that do not match the digest the
 export computed (PutObject: the whole object's SHA-256; multipart: each part's). A file is written as it is
-produced (`S3ObjectWriter`, shared/s3_objects.py): parts of 8 MiB through a multipart upload, or one PutObject when it ends before the
-first part is full, so a writer never holds more than one part. Natives are small and many: `S3ExportFiles.put`
-uploads them on a few threads, with a bounded number in flight.
+produced (`S3ObjectWriter`, shared/s3_objects.py): parts of 8 MiB through a multipart upload, or one PutObject
+when it ends before the first part is full, so a writer never holds more than one part. Natives are small and
+many: `S3ExportFiles.put` uploads them on a few threads, with a bounded number in flight.
 """
 
 from __future__ import annotations
