@@ -63,6 +63,7 @@ bench: dev
 	$(VENV_PY) -m benchmarks.messages
 	$(VENV_PY) -m benchmarks.audit_verify
 	$(VENV_PY) -m benchmarks.audit
+	$(VENV_PY) -m benchmarks.audit_chain
 	$(VENV_PY) -m benchmarks.messages_export
 
 clean:

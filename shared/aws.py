@@ -6,6 +6,7 @@ and the S3 transfer manager it loads) is import time that no function here uses.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -22,9 +23,18 @@ def _session() -> Any:
     return botocore.session.get_session()
 
 
-@cache
+_creating = threading.Lock()
+
+
 def client(service: str) -> Any:
-    """The shared client for `service` (region, credentials and endpoint come from the environment)."""
+    """The shared client for `service` (region, credentials and endpoint come from the environment). Clients are
+    thread-safe once made, but making one is not: threads that ask at once get the same client, made once."""
+    with _creating:
+        return _client(service)
+
+
+@cache
+def _client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
@@ -33,7 +43,7 @@ def client(service: str) -> Any:
 
 def reset_clients() -> None:
     """Forget cached clients and the session (tests that switch endpoints or credentials)."""
-    client.cache_clear()
+    _client.cache_clear()
     _session.cache_clear()
 
 

@@ -247,14 +247,31 @@ def transactions_snapshot_items() -> None:
     each transaction costs time in the size of the tables (the audit chain appends with one on every request, so
     the local API slowed as the audit table grew), and a copy taken while another request thread writes the table
     fails with `dictionary changed size during iteration` (a 500). Instead, transactions run one at a time and
-    snapshot only the items they target; on a cancellation those items are put back as they were."""
+    snapshot only the items they target; on a cancellation those items are put back as they were.
+
+    And its stream records: moto adds one for every write as the transaction goes, so a transaction that a later
+    condition cancels has already streamed its first writes (and the rollback streams its own), which DynamoDB never
+    does: a stream holds only committed changes. Here the records a transaction makes are held back on its thread
+    and added to their streams, in order, only when it commits; a cancelled one adds none."""
     global _transactions_patched
     if _transactions_patched:
         return
     import threading
 
     from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.table import StreamShard, Table
+
+    held = threading.local()
+    add_record = StreamShard.add
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        pending = getattr(held, "records", None)
+        if pending is None:
+            add_record(self, old, new)
+        else:
+            pending.append((self, old, new))
+
+    StreamShard.add = add  # type: ignore[method-assign]
 
     class _TablesNotCopied:
         @staticmethod
@@ -290,6 +307,7 @@ def transactions_snapshot_items() -> None:
                 before.append(
                     (op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None)
                 )
+            held.records = []
             try:
                 original(self, transact_items)
             except Exception:
@@ -300,9 +318,59 @@ def transactions_snapshot_items() -> None:
                     else:
                         self.put_item(table_name, attributes)
                 raise
+            else:
+                for shard, old, new in held.records:
+                    add_record(shard, old, new)
+            finally:
+                held.records = None
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _transactions_patched = True
+
+
+_queries_patched = False
+
+
+def queries_read_one_partition() -> None:
+    """moto answers a Query on a table's key by sorting every item of the table (`Table.all_items`) and keeping
+    those of the asked partition: each read costs time in the size of the table where DynamoDB's costs the same,
+    so the local runtime slowed as its tables grew (the audit linker reads a chain's head on every batch). Here a
+    Query on a table's own key lists only its partition's items; queries on an index are moto's own."""
+    global _queries_patched
+    if _queries_patched:
+        return
+    import inspect
+    import threading
+
+    from moto.dynamodb.models.table import Table
+
+    asked = threading.local()
+    all_items = Table.all_items
+    query = Table.query
+
+    def partition_items(self: Any) -> Any:
+        hash_key = getattr(asked, "hash_key", None)
+        if hash_key is None or getattr(asked, "table", None) is not self:
+            return all_items(self)
+        partition = self.items.get(hash_key)
+        if partition is None:
+            return []
+        return sorted(partition.values(), key=lambda item: item.range_key) if self.range_key_attr else [partition]
+
+    signature = inspect.signature(query)
+
+    def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        if hash_key is None or signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name"):
+            return query(self, hash_key, *args, **kwargs)
+        asked.table, asked.hash_key = self, hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            asked.table = asked.hash_key = None
+
+    Table.all_items = partition_items  # type: ignore[method-assign]
+    Table.query = query_partition  # type: ignore[method-assign]
+    _queries_patched = True
 
 
 def apply_static() -> None:
@@ -311,6 +379,7 @@ def apply_static() -> None:
     if _applied:
         return
     transactions_snapshot_items()
+    queries_read_one_partition()
     kms_cloudformation_tags()
     kms_key_specs()
     event_bus_physical_id()

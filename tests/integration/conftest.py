@@ -2,7 +2,8 @@
 
 Every test runs inside its own `mock_aws()` with fake credentials, the environment the CDK template gives the
 functions, fresh tables with the CDK key schema (`pk`/`sk` strings) and every process-wide cache reset, so
-no boto3 client or Powertools provider created for one test's mock leaks into the next.
+no boto3 client or Powertools provider created for one test's mock leaks into the next. moto's DynamoDB gets the
+local runtime's fixes (`_dynamodb_as_in_aws`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,17 @@ def _no_network() -> Iterator[None]:
     disable_socket(allow_unix_socket=True)
     yield
     enable_socket()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dynamodb_as_in_aws() -> None:
+    """The local runtime's fixes to moto's DynamoDB, here too (infra/local/adapters.py): transactions from several
+    threads at once (the audit linker links chains side by side) without copying whole tables, streams holding
+    committed writes only, and Queries reading their own partition."""
+    from infra.local import adapters
+
+    adapters.transactions_snapshot_items()
+    adapters.queries_read_one_partition()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ reported."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -103,3 +104,72 @@ def test_the_sample_stream_event_links_its_insert_and_reports_its_modify() -> No
 @pytest.mark.parametrize("pk", ["T#acme#AUDIT#3", "AUDIT#TENANTS", "T#acme#AUDITIN#x", "T#acme#AUDIT#DIGEST"])
 def test_the_linkers_own_inserts_are_not_inbox_items(pk: str) -> None:
     assert inbox_ref(pk) is None
+
+
+class MeetingChain(MemoryChain):
+    """Each chain's first link waits until every chain of the batch is linking: linked one after the other, the
+    first would wait forever (the barrier breaks after a few seconds and the batch fails)."""
+
+    def __init__(self, chains: int) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.meeting = threading.Barrier(chains, timeout=10)
+        self.order: dict[tuple[str, int], list[str]] = {}
+
+    def link(self, tenant: str, shard: int, source: str, linked: Sequence[LinkedEntry]) -> None:
+        with self.lock:
+            first = (tenant, shard) not in self.order
+            self.order.setdefault((tenant, shard), []).append(source)
+        if first:
+            self.meeting.wait()
+        with self.lock:
+            super().link(tenant, shard, source, linked)
+
+
+def test_the_chains_of_a_batch_are_linked_side_by_side_each_in_stream_order() -> None:
+    # Given a batch of one tenant's items over three chains, several items each, interleaved in the stream
+    changes: list[StreamChange] = []
+    n = 0
+    while {inbox_ref(c.pk) for c in changes} != {("acme", s) for s in (0, 1, 2)} or len(changes) < 12:
+        change = inserted(f"r{n}")
+        n += 1
+        if inbox_ref(change.pk) in {("acme", s) for s in (0, 1, 2)}:
+            changes.append(change)
+    store = MeetingChain(chains=3)
+
+    # When they are linked
+    report = apply_changes(changes, store)
+
+    # Then the three chains were linking at once (the barrier met), and each chain took its items in stream order
+    assert report.linked_items == len(changes) and report.linked_entries == len(changes)
+    for ref, sources in store.order.items():
+        assert sources == [c.sk for c in changes if inbox_ref(c.pk) == ref]
+        assert [e.entry["seq"] for e in store.chains[ref]] == list(range(1, len(sources) + 1))
+
+
+def test_a_chain_that_fails_fails_the_batch_after_the_others_are_linked() -> None:
+    # Given two chains, one of which keeps losing its head race
+    changes: list[StreamChange] = []
+    n = 0
+    while len({inbox_ref(c.pk) for c in changes}) < 2:
+        changes.append(inserted(f"x{n}"))
+        n += 1
+    changes = [c for c in changes if inbox_ref(c.pk) in {inbox_ref(changes[0].pk), inbox_ref(changes[-1].pk)}]
+    store = MemoryChain()
+    failing = inbox_ref(changes[0].pk)
+    real_link = store.link
+
+    def link(tenant: str, shard: int, source: str, linked: Sequence[LinkedEntry]) -> None:
+        if (tenant, shard) == failing:
+            raise HeadMoved(tenant)
+        real_link(tenant, shard, source, linked)
+
+    store.link = link  # type: ignore[method-assign]
+
+    # When the batch is linked, it fails
+    with pytest.raises(HeadMoved):
+        apply_changes(changes, store)
+
+    # And the other chain's items are linked (a retry finds them linked and skips them)
+    other = [c for c in changes if inbox_ref(c.pk) != failing]
+    assert store.sources == {c.sk for c in other}

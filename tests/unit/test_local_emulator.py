@@ -222,3 +222,117 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was_without_copying_tab
 
         table = dynamodb_backends["123456789012"]["eu-west-1"].get_table("tx")
         assert models.copy.deepcopy(table) is table
+
+
+def _stream_records() -> list[tuple[str, str]]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    shard = dynamodb_backends["123456789012"]["eu-west-1"].get_table("tx").stream_shard
+    assert shard is not None
+    return [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in shard.get(shard.starting_sequence_number, 100)]
+
+
+def test_a_cancelled_transaction_streams_nothing_and_a_committed_one_streams_its_writes_in_order() -> None:
+    """adapters.transactions_snapshot_items: moto streamed a cancelled transaction's first writes (and its
+    rollback); a DynamoDB stream holds committed changes only."""
+    adapters.transactions_snapshot_items()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-west-1")
+        ddb.create_table(
+            TableName="tx",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        ddb.put_item(TableName="tx", Item={"pk": {"S": "a"}})
+        # When a transaction puts b and c, then fails its last condition
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "tx", "Item": {"pk": {"S": "b"}}}},
+                    {"Delete": {"TableName": "tx", "Key": {"pk": {"S": "a"}}}},
+                    {
+                        "Put": {
+                            "TableName": "tx",
+                            "Item": {"pk": {"S": "c"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        # Then the stream holds only the write before it
+        assert _stream_records() == [("INSERT", "a")]
+        # And a committed transaction's writes follow, in the order of its actions
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "tx", "Item": {"pk": {"S": "b"}}}},
+                {"Delete": {"TableName": "tx", "Key": {"pk": {"S": "a"}}}},
+            ]
+        )
+        ddb.put_item(TableName="tx", Item={"pk": {"S": "d"}})
+        assert _stream_records() == [("INSERT", "a"), ("INSERT", "b"), ("REMOVE", "a"), ("INSERT", "d")]
+
+
+def test_a_query_on_the_table_key_reads_only_its_partition_and_answers_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """adapters.queries_read_one_partition: moto sorted and compared every item of the table for each Query."""
+    from boto3.dynamodb.conditions import Key
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    adapters.queries_read_one_partition()
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name="eu-west-1")
+        table = resource.create_table(
+            TableName="q",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+                {"AttributeName": "g", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-g",
+                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        with table.batch_writer() as batch:
+            for n in range(400):
+                batch.put_item(Item={"pk": "big", "sk": n, "g": "x"})
+            for n in (5, 1, 3, 2, 4):
+                batch.put_item(Item={"pk": "small", "sk": n, "g": "y"})
+        compared = {"n": 0}
+        equals = DynamoType.__eq__
+
+        def counting(self: Any, other: Any) -> bool:
+            compared["n"] += 1
+            return equals(self, other)
+
+        monkeypatch.setattr(DynamoType, "__eq__", counting)
+        # When a partition of five items is read back to front, two at a time, from the second on
+        page = table.query(
+            KeyConditionExpression=Key("pk").eq("small") & Key("sk").gt(1), ScanIndexForward=False, Limit=2
+        )
+        # Then the answer is DynamoDB's, and no item of the other partition was compared
+        assert [i["sk"] for i in page["Items"]] == [5, 4] and page["LastEvaluatedKey"] == {"pk": "small", "sk": 4}
+        assert compared["n"] < 50
+        rest = table.query(
+            KeyConditionExpression=Key("pk").eq("small") & Key("sk").gt(1),
+            ScanIndexForward=False,
+            ExclusiveStartKey=page["LastEvaluatedKey"],
+        )
+        assert [i["sk"] for i in rest["Items"]] == [3, 2]
+        # And a partition that does not exist is empty, and an index is still queried across the table
+        assert table.query(KeyConditionExpression=Key("pk").eq("none"))["Items"] == []
+        assert [i["sk"] for i in table.query(IndexName="by-g", KeyConditionExpression=Key("g").eq("y"))["Items"]] == [
+            1,
+            2,
+            3,
+            4,
+            5,
+        ]

@@ -20,6 +20,7 @@ from shared.audit_proof import LinkedEntry, link
 from shared.observability import logger
 
 _ATTEMPTS = 5  # a lost race on a head is re-read and retried; more than this and the batch is retried by Lambda
+CHAINS_AT_ONCE = 8  # chains linked side by side in one invocation (shared.audit.INBOX_SHARDS per tenant)
 
 
 class ChainStore(Protocol):
@@ -56,11 +57,17 @@ def inbox_ref(pk: str) -> tuple[str, int] | None:
     return None
 
 
-def apply_changes(changes: Iterable[StreamChange], store: ChainStore) -> LinkReport:
+def apply_changes(
+    changes: Iterable[StreamChange], store: ChainStore, *, concurrency: int = CHAINS_AT_ONCE
+) -> LinkReport:
     """Link every inserted inbox item (in stream order per chain) and report every change that is not an
-    insert. Raises when a chain cannot be linked (the batch is then retried: linking is idempotent)."""
+    insert. Raises when a chain cannot be linked (the batch is then retried: linking is idempotent).
+
+    Chains are independent (each its own head, its own partition), so the chains a batch touches are linked side
+    by side, up to `concurrency` at once, each in its stream order: what sharding a busy tenant's entries over
+    several chains buys one linker invocation, where one chain's links must follow each other."""
     report = LinkReport()
-    heads: dict[tuple[str, int], Head] = {}
+    chains: dict[tuple[str, int], list[tuple[str, list[dict[str, Any]]]]] = {}
     for change in changes:
         if change.event != "INSERT":
             report.changes_not_inserts.append((change.event, change.pk, change.sk))
@@ -68,9 +75,38 @@ def apply_changes(changes: Iterable[StreamChange], store: ChainStore) -> LinkRep
         ref = inbox_ref(change.pk)
         if ref is None or change.new_image is None:
             continue  # the linker's own inserts: chain entries, markers, the tenant list
-        _link_item(ref, change.sk, entries_of_item(change.new_image), store, heads, report)
+        chains.setdefault(ref, []).append((change.sk, entries_of_item(change.new_image)))
     for event, pk, sk in report.changes_not_inserts:
         logger.error("an audit item was changed or removed", extra={"event": event, "pk": pk, "sk": sk})
+    if len(chains) <= 1 or concurrency <= 1:
+        for ref, items in chains.items():
+            _link_chain(ref, items, store, report)
+        return report
+    from concurrent.futures import ThreadPoolExecutor  # on first use: a batch of one chain never needs it
+
+    with ThreadPoolExecutor(max_workers=min(len(chains), concurrency), thread_name_prefix="audit-link") as pool:
+        futures = [pool.submit(_link_chain, ref, items, store, LinkReport()) for ref, items in chains.items()]
+    failure: BaseException | None = None
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            failure = failure or error
+            continue
+        done = future.result()
+        report.linked_entries += done.linked_entries
+        report.linked_items += done.linked_items
+        report.already_linked += done.already_linked
+    if failure is not None:
+        raise failure  # the other chains' links stand: the retry finds them linked and skips them
+    return report
+
+
+def _link_chain(
+    ref: tuple[str, int], items: list[tuple[str, list[dict[str, Any]]]], store: ChainStore, report: LinkReport
+) -> LinkReport:
+    heads: dict[tuple[str, int], Head] = {}
+    for source, entries in items:
+        _link_item(ref, source, entries, store, heads, report)
     return report
 
 
