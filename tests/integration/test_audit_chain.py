@@ -21,7 +21,7 @@ from functions.audit.handlers import linker
 from functions.audit.logic.digests import write_digests
 from functions.audit.logic.verify import period_lines, verify_trail
 from shared import clock
-from shared.audit import AuditEntry, DynamoAuditLog, Outcome, batched
+from shared.audit import AuditEntry, DynamoAuditLog, Outcome, batched, inbox_item
 from shared.audit_proof import canonical, entry_hash, load_public_key, parse_export_line
 from shared.keys import sequence_key
 from tests.conftest import make_lambda_context
@@ -202,6 +202,61 @@ def test_the_linker_links_every_entry_once_into_per_shard_chains(trail: Trail) -
             prev, seen = exported.stored_hash, seen + 1
     assert seen == 20
     assert trail.chain().tenants() == ["acme", "globex"]
+
+
+def test_the_warm_linker_reads_a_head_once_and_a_head_remembered_past_a_restore_leaves_no_gap(
+    trail: Trail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployed store's heads are remembered between invocations; every link checks the head it follows."""
+    monkeypatch.setenv("AUDIT_TABLE_NAME", TABLE)
+    monkeypatch.setattr(linker, "_HEADS", {})
+    from shared.aws import client
+
+    head_reads: list[str] = []  # Queries of a chain on the client the deployed store uses (the detector's aside)
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if pk.rsplit("#", 1)[-1].isdigit() and "#AUDIT#" in pk:  # T#<tenant>#AUDIT#<shard>
+            head_reads.append(pk)
+
+    client("dynamodb").meta.events.register("before-parameter-build.dynamodb.Query", note)
+
+    def link_new() -> dict[str, int]:
+        return linker.lambda_handler({"Records": trail.records()}, make_lambda_context("Linker"))
+
+    # Given a chain the warm linker has linked into once
+    record_requests(trail, 1)
+    assert link_new()["linked_entries"] == 1
+    (ref,) = linker._HEADS
+    assert len(head_reads) == 1
+    # When more of that chain's items come in later batches, its head is not read again
+    for n in range(1, 40):
+        with batched():
+            trail.log().append(entry(n))
+    linked = 0
+    records = [r for r in trail.records() if f"#AUDITIN#{ref[1]}" in r["dynamodb"]["Keys"]["pk"]["S"]]
+    for start in range(0, len(records), 2):
+        linked += linker.lambda_handler({"Records": records[start : start + 2]}, make_lambda_context("Linker"))[
+            "linked_entries"
+        ]
+    assert linked == len(records) >= 2 and len(head_reads) == 1
+    head = linker._HEADS[ref]
+    # And when the table goes back to an earlier point (its last entry gone) while the linker remembers the head,
+    # the next link is refused, the head read, and the chain goes on without a gap
+    trail.ddb.delete_item(
+        TableName=TABLE, Key={"pk": {"S": chain_pk(*ref)}, "sk": {"S": sequence_key("SEQ", head.seq)}}
+    )
+    extra = next(e for n in range(100, 400) if inbox_ref_of(e := entry(n)) == ref)
+    with batched():
+        trail.log().append(extra)
+    assert link_new()["linked_entries"] == 1
+    seqs = [int(i["sk"]["S"].split("#")[1]) for i in _chain_items(trail) if i["pk"]["S"] == chain_pk(*ref)]
+    assert sorted(seqs) == list(range(1, head.seq + 1)) and len(head_reads) == 2
+
+
+def inbox_ref_of(audit_entry: AuditEntry) -> tuple[str, int]:
+    pk = inbox_item(audit_entry.tenant, [audit_entry], audit_entry.at)["pk"]["S"]
+    return audit_entry.tenant, int(pk.rsplit("#", 1)[1])
 
 
 def test_a_change_that_is_not_an_insert_is_counted_and_alarmed(trail: Trail) -> None:

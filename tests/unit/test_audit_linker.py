@@ -23,8 +23,10 @@ class MemoryChain:
         self.sources: set[str] = set()
         self.registered: list[str] = []
         self.races = 0  # links refused as if another linker had taken the seq first
+        self.head_reads = 0
 
     def head(self, tenant: str, shard: int) -> Head:
+        self.head_reads += 1
         chain = self.chains.get((tenant, shard), [])
         return Head(len(chain), chain[-1].hash if chain else GENESIS)
 
@@ -38,7 +40,8 @@ class MemoryChain:
             )
             raise HeadMoved(tenant)
         chain = self.chains.setdefault((tenant, shard), [])
-        assert linked[0].entry["seq"] == len(chain) + 1
+        if linked[0].entry["seq"] != len(chain) + 1 or linked[0].prev_hash != (chain[-1].hash if chain else GENESIS):
+            raise HeadMoved(tenant)  # the store checks the head a link follows
         chain.extend(linked)
         self.sources.add(source)
 
@@ -173,3 +176,31 @@ def test_a_chain_that_fails_fails_the_batch_after_the_others_are_linked() -> Non
     # And the other chain's items are linked (a retry finds them linked and skips them)
     other = [c for c in changes if inbox_ref(c.pk) != failing]
     assert store.sources == {c.sk for c in other}
+
+
+def inserted_on(ref: tuple[str, int], name: str) -> StreamChange:
+    """An inserted inbox item of `ref`'s tenant that lands on `ref`'s chain."""
+    for n in range(1000):
+        change = inserted(f"{name}-{n}", tenant=ref[0])
+        if inbox_ref(change.pk) == ref:
+            return change
+    raise AssertionError("no resource name lands on the chain")
+
+
+def test_heads_remembered_from_the_last_batch_are_not_read_again_and_a_wrong_one_is_corrected() -> None:
+    store, ref = MemoryChain(), ("acme", 3)
+    heads: dict[tuple[str, int], Head] = {}
+    apply_changes([inserted_on(ref, "a")], store, heads=heads)
+    assert store.head_reads == 1 and heads[ref].seq == 1
+
+    # When the next batch comes to the same chain, its head is not read
+    report = apply_changes([inserted_on(ref, "b")], store, heads=heads)
+    assert report.linked_items == 1 and store.head_reads == 1 and heads[ref].seq == 2
+
+    # And when the chain moved on without this linker (another environment linked an entry), the remembered head
+    # is refused by the store, read, and the item linked after the chain's real head
+    store.chains[ref].append(LinkedEntry({"seq": 3}, store.chains[ref][-1].hash, b"\x02" * 32))
+    report = apply_changes([inserted_on(ref, "c")], store, heads=heads)
+    assert report.linked_items == 1 and store.head_reads == 2
+    assert [e.entry["seq"] for e in store.chains[ref]] == [1, 2, 3, 4]
+    assert store.chains[ref][3].prev_hash == b"\x02" * 32 and heads[ref].seq == 4

@@ -8,7 +8,10 @@
 `line` is the entry's export line without its newline (`<hex chain hash>\\t<canonical entry>`,
 shared/audit_proof.py): what an auditor export writes verbatim. Every write is an insert: a chain entry and the
 inbox item's link marker go in one transaction conditioned on neither existing, so an inbox item is linked once,
-and two linkers cannot give one seq to two entries (the loser re-reads the head and tries again).
+and two linkers cannot give one seq to two entries (the loser re-reads the head and tries again). The same
+transaction checks that the entry before the first new one is there with the hash the new one follows: a linker
+may link after a head it remembers from its last batch instead of reading it, and a head remembered wrongly (the
+table restored to an earlier point, say) is refused rather than leaving a gap.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 CHAIN = "AUDIT"
 TENANTS_PK = "AUDIT#TENANTS"
 _ABSENT = "attribute_not_exists(pk)"
-MAX_ENTRIES_PER_LINK = 99  # TransactWriteItems takes 100 actions: the entries and the marker
+MAX_ENTRIES_PER_LINK = 98  # TransactWriteItems takes 100 actions: the entries, the marker and the head's check
 
 
 class AlreadyLinked(Exception):
@@ -36,7 +39,8 @@ class AlreadyLinked(Exception):
 
 
 class HeadMoved(Exception):
-    """A seq the link wanted is taken: another linker linked into the same chain first."""
+    """The head the link followed is not the chain's: a seq it wanted is taken (another linker linked into the
+    same chain first), or the entry it follows is not there with that hash."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,8 @@ class DynamoChainStore:
 
     def link(self, tenant: str, shard: int, source: str, linked: Sequence[LinkedEntry]) -> None:
         """Insert `linked` (consecutive seqs after the head) and the marker of the inbox item `source`, together.
-        AlreadyLinked when the marker exists, HeadMoved when a seq is taken."""
+        AlreadyLinked when the marker exists, HeadMoved when a seq is taken or the entry before them is not the
+        head they follow."""
         if not 0 < len(linked) <= MAX_ENTRIES_PER_LINK:
             raise ValueError(f"a link holds 1 to {MAX_ENTRIES_PER_LINK} entries")
         pk = chain_pk(tenant, shard)
@@ -93,6 +98,19 @@ class DynamoChainStore:
                 }
             }
         ]
+        first_seq = int(linked[0].entry["seq"])
+        if first_seq > 1:  # the head followed is the chain's (a genesis link has SEQ#1's absence to go by)
+            actions.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": pk}, "sk": {"S": sequence_key("SEQ", first_seq - 1)}},
+                        "ConditionExpression": "#h = :prev",
+                        "ExpressionAttributeNames": {"#h": "hash"},
+                        "ExpressionAttributeValues": {":prev": {"S": linked[0].prev_hash.hex()}},
+                    }
+                }
+            )
         for item in linked:
             entry = item.entry
             actions.append(

@@ -33,6 +33,10 @@ SAMPLE_EVENT = "dynamodb_stream_audit_inbox.json"  # events/
 
 # The warm function's policies: each tenant's read at most once a minute (logic/anomaly.py PolicyCache).
 _POLICIES: PolicyCache | None = None
+# The warm function's chain heads, from one batch to the next: a chain is read when new here or when a link finds
+# its remembered head wrong (logic/linker.py apply_changes). Forgotten all at once past this many chains.
+_HEADS: dict[tuple[str, int], Head] = {}
+_HEADS_KEPT = 20_000
 
 
 class LinkerSettings(BaseSettings):
@@ -137,10 +141,16 @@ def lambda_handler(
     store: ChainStore | None = None,
     detector: AnomalyDetector | None = None,
 ) -> dict[str, int]:
-    store = store or DynamoChainStore(load_settings(LinkerSettings).AUDIT_TABLE_NAME)
+    heads: dict[tuple[str, int], Head] | None = None
+    if store is None:  # the deployed store: its heads are remembered (an injected one starts afresh)
+        store = DynamoChainStore(load_settings(LinkerSettings).AUDIT_TABLE_NAME)
+        if len(_HEADS) > _HEADS_KEPT:
+            _HEADS.clear()
+        heads = _HEADS
     recording = RecordingStore(store)
     try:
-        report = apply_changes([c for c in changes_of(event) if not _is_counter_key(c.pk)], recording)
+        changes = [c for c in changes_of(event) if not _is_counter_key(c.pk)]
+        report = apply_changes(changes, recording, heads=heads)
     finally:  # what was linked before a failure is counted now: the retry finds it linked and skips it
         alerts = detect(recording.linked, detector)
     metrics.add_metric(name="AuditEntriesLinked", unit="Count", value=report.linked_entries)

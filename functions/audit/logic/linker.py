@@ -10,7 +10,7 @@ and logged as tampering, and alarmed (infra/constructs/audit.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,14 +58,23 @@ def inbox_ref(pk: str) -> tuple[str, int] | None:
 
 
 def apply_changes(
-    changes: Iterable[StreamChange], store: ChainStore, *, concurrency: int = CHAINS_AT_ONCE
+    changes: Iterable[StreamChange],
+    store: ChainStore,
+    *,
+    concurrency: int = CHAINS_AT_ONCE,
+    heads: MutableMapping[tuple[str, int], Head] | None = None,
 ) -> LinkReport:
     """Link every inserted inbox item (in stream order per chain) and report every change that is not an
     insert. Raises when a chain cannot be linked (the batch is then retried: linking is idempotent).
 
     Chains are independent (each its own head, its own partition), so the chains a batch touches are linked side
     by side, up to `concurrency` at once, each in its stream order: what sharding a busy tenant's entries over
-    several chains buys one linker invocation, where one chain's links must follow each other."""
+    several chains buys one linker invocation, where one chain's links must follow each other.
+
+    `heads` remembers each chain's head from one batch to the next (the function's warm environment), so a chain
+    is read only when it is new to this environment or its remembered head proved wrong: every link checks the
+    head it follows (`ChainStore.link` raises HeadMoved), the head is then read and the link tried again."""
+    heads = {} if heads is None else heads
     report = LinkReport()
     chains: dict[tuple[str, int], list[tuple[str, list[dict[str, Any]]]]] = {}
     for change in changes:
@@ -80,12 +89,12 @@ def apply_changes(
         logger.error("an audit item was changed or removed", extra={"event": event, "pk": pk, "sk": sk})
     if len(chains) <= 1 or concurrency <= 1:
         for ref, items in chains.items():
-            _link_chain(ref, items, store, report)
+            _link_chain(ref, items, store, heads, report)
         return report
     from concurrent.futures import ThreadPoolExecutor  # on first use: a batch of one chain never needs it
 
     with ThreadPoolExecutor(max_workers=min(len(chains), concurrency), thread_name_prefix="audit-link") as pool:
-        futures = [pool.submit(_link_chain, ref, items, store, LinkReport()) for ref, items in chains.items()]
+        futures = [pool.submit(_link_chain, ref, items, store, heads, LinkReport()) for ref, items in chains.items()]
     failure: BaseException | None = None
     for future in futures:
         error = future.exception()
@@ -102,9 +111,12 @@ def apply_changes(
 
 
 def _link_chain(
-    ref: tuple[str, int], items: list[tuple[str, list[dict[str, Any]]]], store: ChainStore, report: LinkReport
+    ref: tuple[str, int],
+    items: list[tuple[str, list[dict[str, Any]]]],
+    store: ChainStore,
+    heads: MutableMapping[tuple[str, int], Head],
+    report: LinkReport,
 ) -> LinkReport:
-    heads: dict[tuple[str, int], Head] = {}
     for source, entries in items:
         _link_item(ref, source, entries, store, heads, report)
     return report
@@ -115,7 +127,7 @@ def _link_item(
     source: str,
     entries: list[dict[str, Any]],
     store: ChainStore,
-    heads: dict[tuple[str, int], Head],
+    heads: MutableMapping[tuple[str, int], Head],
     report: LinkReport,
 ) -> None:
     tenant, shard = ref
