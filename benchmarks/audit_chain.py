@@ -36,7 +36,7 @@ does, and eight chains lift that cap eightfold; the linker also links the chains
 each other. The local runtime can show neither: no partition has a limit, and every write of every chain is
 served by one emulator process (one interpreter; `transactions_snapshot_items` runs transactions one at a time),
 which is what bounds linking here (about 5 ms of its time a link, measured in process). Measured: the sharded run
-at 0.95-1.03 of the one-HEAD run (three runs on 2 CPUs). So the figure is a guard, not a gain: the sharded
+at 0.93-1.03 of the one-HEAD run (four runs on 2 CPUs). So the figure is a guard, not a gain: the sharded
 design's extra work (its threads, and a head read per chain, once per warm linker) must cost one tenant at most
 a fifth of its local rate (`audit.chain.sharded_vs_one_head >= 0.8`); appends/second have no target (the issue
 sets none) and are recorded beside each other, with the shard count. Each run prints its linker batches and the
