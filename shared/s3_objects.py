@@ -100,3 +100,21 @@ def presigning_client() -> Any:
     from shared.aws import _session
 
     return _session().create_client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+
+
+class PresignedLinks:
+    """Presigned GET URLs for objects of one bucket, signed by `presigning_client` (made on first use)."""
+
+    def __init__(self, bucket: str, client: Any = None) -> None:
+        self._bucket, self._client = bucket, client
+
+    def _signer(self) -> Any:
+        if self._client is None:
+            self._client = presigning_client()
+        return self._client
+
+    def download(self, key: str, seconds: int) -> str:
+        url: str = self._signer().generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
+        )
+        return url

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -336,3 +337,25 @@ class RestEventFactory:
 @pytest.fixture
 def rest_event() -> RestEventFactory:
     return RestEventFactory()
+
+
+def new_stream_records(streams: Any, stream_arn: str, iterators: dict[str, str]) -> list[dict[str, Any]]:
+    """The records of `stream_arn` not read yet (every shard; `iterators` keeps each shard's place), with their
+    creation times as epoch seconds, as Lambda's poller hands them to a function."""
+    out: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        shard_id = shard["ShardId"]
+        iterator = (
+            iterators.get(shard_id)
+            or streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+                "ShardIterator"
+            ]
+        )
+        answer = streams.get_records(ShardIterator=iterator)
+        out.extend(answer["Records"])
+        iterators[shard_id] = answer["NextShardIterator"]
+    for record in out:
+        created = record["dynamodb"].get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
+    return out

@@ -24,7 +24,7 @@ from shared.audit import AuditEntry, DynamoAuditLog, Outcome, batched
 from shared.http import build_resolver
 from shared.keys import GATEWAY_TENANT
 from tests.conftest import cloudwatch_logs_event, make_lambda_context
-from tests.integration.conftest import AUDIT_TABLE, EVENT_BUS, REGION, RestEventFactory, claims
+from tests.integration.conftest import AUDIT_TABLE, EVENT_BUS, REGION, RestEventFactory, claims, new_stream_records
 from tests.integration.test_audit_refusals import access_log
 
 NOW = datetime(2026, 11, 27, 9, 2, tzinfo=UTC)
@@ -60,23 +60,7 @@ class World:
         )
 
     def records(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self.iterators.get(shard_id)
-                or self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            answer = self.streams.get_records(ShardIterator=iterator)
-            out.extend(answer["Records"])
-            self.iterators[shard_id] = answer["NextShardIterator"]
-        for record in out:
-            created = record["dynamodb"].get("ApproximateCreationDateTime")
-            if isinstance(created, datetime):
-                record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
-        return out
+        return new_stream_records(self.streams, self.stream_arn, self.iterators)
 
     def link(self, records: list[dict[str, Any]] | None = None) -> dict[str, int]:
         """The linker over the stream's new records (the default detector, as deployed)."""

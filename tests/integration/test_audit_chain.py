@@ -25,7 +25,7 @@ from shared.audit import AuditEntry, DynamoAuditLog, Outcome, batched, inbox_ite
 from shared.audit_proof import canonical, entry_hash, load_public_key, parse_export_line
 from shared.keys import sequence_key
 from tests.conftest import make_lambda_context
-from tests.integration.conftest import REGION
+from tests.integration.conftest import REGION, new_stream_records
 
 TABLE = "it-audit-trail"
 BUCKET = "it-audit-locked"
@@ -48,27 +48,11 @@ class Trail:
 
     def records(self) -> list[dict[str, Any]]:
         """The stream records not read yet, every shard."""
-        out: list[dict[str, Any]] = []
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self.iterators.get(shard_id)
-                or self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            answer = self.streams.get_records(ShardIterator=iterator)
-            out.extend(answer["Records"])
-            self.iterators[shard_id] = answer["NextShardIterator"]
-        return out
+        return new_stream_records(self.streams, self.stream_arn, self.iterators)
 
     def link(self, records: list[dict[str, Any]] | None = None) -> dict[str, int]:
         """Hand the stream's new records to the linker, as Lambda's poller does."""
         records = self.records() if records is None else records
-        for record in records:
-            created = record["dynamodb"].get("ApproximateCreationDateTime")
-            if isinstance(created, datetime):
-                record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
         result: dict[str, int] = linker.lambda_handler(
             {"Records": records}, make_lambda_context("Linker"), store=self.chain()
         )

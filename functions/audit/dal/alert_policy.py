@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from functions.audit.dal.items import latest_item
 from functions.audit.models.alert_policy import AlertPolicy, StoredAlertPolicy, VersionTaken
 from shared import clock
 from shared.aws import LazyClient
@@ -35,18 +36,9 @@ class DynamoAlertPolicyStore:
         self._client = client
 
     def current(self, tenant: str) -> StoredAlertPolicy | None:
-        page = self.client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
-            ExpressionAttributeValues={":pk": {"S": policy_pk(tenant)}, ":v": {"S": "V#"}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = page.get("Items", [])
-        if not items:
+        item = latest_item(self.client, self._table, policy_pk(tenant), sk_prefix="V#")
+        if item is None:
             return None
-        item = items[0]
         return StoredAlertPolicy(
             tenant=tenant,
             policy=AlertPolicy.model_validate(json.loads(item["policy"]["S"])),

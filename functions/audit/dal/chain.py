@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from functions.audit.dal.items import latest_item
 from shared import clock
 from shared.audit_proof import GENESIS, LinkedEntry, canonical
 from shared.aws import LazyClient
@@ -66,20 +67,17 @@ class DynamoChainStore:
 
     def head(self, tenant: str, shard: int) -> Head:
         """The chain's last entry (seq 0 and the genesis hash for an empty chain): one consistent Query."""
-        page = self.client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :seq)",
-            ExpressionAttributeValues={":pk": {"S": chain_pk(tenant, shard)}, ":seq": {"S": "SEQ#"}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
+        item = latest_item(
+            self.client,
+            self._table,
+            chain_pk(tenant, shard),
+            sk_prefix="SEQ#",
             ProjectionExpression="sk, #h",
             ExpressionAttributeNames={"#h": "hash"},
         )
-        items = page.get("Items", [])
-        if not items:
+        if item is None:
             return Head(0, GENESIS)
-        return Head(int(items[0]["sk"]["S"].split("#", 1)[1]), bytes.fromhex(items[0]["hash"]["S"]))
+        return Head(int(item["sk"]["S"].split("#", 1)[1]), bytes.fromhex(item["hash"]["S"]))
 
     def link(self, tenant: str, shard: int, source: str, linked: Sequence[LinkedEntry]) -> None:
         """Insert `linked` (consecutive seqs after the head) and the marker of the inbox item `source`, together.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from functions.audit.dal.items import latest_item
 from shared import clock
 from shared.audit_proof import ALGORITHM, Digest, DigestFile, parse_digest, public_key_pem
 from shared.aws import LazyClient
@@ -53,18 +54,9 @@ class S3DynamoDigestStore:
         self._dynamodb, self._s3 = dynamodb, s3
 
     def last(self, tenant: str) -> DigestState | None:
-        page = self.dynamodb.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": tenant_key(tenant, "AUDIT", "DIGEST")}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = page.get("Items", [])
-        if not items:
+        item = latest_item(self.dynamodb, self._table, tenant_key(tenant, "AUDIT", "DIGEST"))
+        if item is None:
             return None
-        item = items[0]
         return DigestState(
             period_end=datetime.fromisoformat(item["period_end"]["S"]),
             key=item["key"]["S"],

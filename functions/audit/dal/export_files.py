@@ -11,12 +11,12 @@ writer never holds more than one part however long the range. The same pattern a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from functions.audit.dal.digests import PUBLIC_KEYS_PREFIX
 from shared.audit_proof import DigestFile, parse_digest
 from shared.aws import LazyClient
-from shared.s3_objects import PART_SIZE, S3ObjectWriter, presigning_client, sha256_checksum
+from shared.s3_objects import PART_SIZE, PresignedLinks, S3ObjectWriter, sha256_checksum
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,20 +84,6 @@ class S3ExportFiles:
         return body
 
 
-class S3ExportLinks:
+class S3ExportLinks(PresignedLinks):
     """Presigned GET URLs (SigV4, the regional virtual-hosted endpoint). The URL carries the signer's authority:
     the API function's role is allowed s3:GetObject on the exports and kms:Decrypt through S3."""
-
-    def __init__(self, bucket: str, client: Any = None) -> None:
-        self._bucket, self._client = bucket, client
-
-    def _signer(self) -> Any:
-        if self._client is None:
-            self._client = presigning_client()
-        return self._client
-
-    def download(self, key: str, seconds: int) -> str:
-        url: str = self._signer().generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
-        )
-        return url

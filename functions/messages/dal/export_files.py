@@ -15,11 +15,11 @@ from __future__ import annotations
 import base64
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from functions.messages.dal.exports import export_prefix
 from shared.aws import LazyClient
-from shared.s3_objects import PART_SIZE, S3ObjectWriter, presigning_client
+from shared.s3_objects import PART_SIZE, PresignedLinks, S3ObjectWriter
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -118,24 +118,10 @@ class S3ExportFiles:
 # --- links --------------------------------------------------------------------------------------------------------
 
 
-class S3ExportLinks:
+class S3ExportLinks(PresignedLinks):
     """Presigned URLs (SigV4, the regional virtual-hosted endpoint) for an export's files and for a listing of
     its prefix. The URL carries the signer's authority: this function's role must be allowed s3:GetObject on the
     exports, s3:ListBucket on their prefix and kms:Decrypt on the bucket's key through S3."""
-
-    def __init__(self, bucket: str, client: Any = None) -> None:
-        self._bucket, self._client = bucket, client
-
-    def _signer(self) -> Any:
-        if self._client is None:
-            self._client = presigning_client()
-        return self._client
-
-    def download(self, key: str, seconds: int) -> str:
-        url: str = self._signer().generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
-        )
-        return url
 
     def listing(self, prefix: str, seconds: int) -> str:
         url: str = self._signer().generate_presigned_url(
